@@ -1,0 +1,47 @@
+# Laser-toning outcome warehouse. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TONING_LANDING ?= data/landing
+TONING_DATA_DIR ?= data
+PORT ?= 8501
+export TONING_LANDING TONING_DATA_DIR
+export DO_NOT_TRACK := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint refresh serve clean
+
+help: ## every target, one line each
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing pinned dependencies into $(VENV) (about a minute the first time)..."
+	@$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## .venv with the pinned dependencies (idempotent, quiet when done)
+
+demo: setup ## setup, generate demo data, one refresh, serve the dashboards on :8501
+	$(BIN)/toning generate --tier demo --out $(TONING_LANDING)
+	$(BIN)/toning refresh --landing $(TONING_LANDING) --data-dir $(TONING_DATA_DIR)
+	$(BIN)/toning serve --data-dir $(TONING_DATA_DIR) --port $(PORT)
+
+test: setup lint ## setup, then the whole test suite
+	$(BIN)/pytest
+
+lint: setup ## ruff over the Python code
+	$(BIN)/ruff check toning ingest dashboards expectations tests
+	$(BIN)/ruff format --check toning ingest dashboards expectations tests
+
+refresh: setup ## one nightly refresh with the configured paths
+	$(BIN)/toning refresh --landing $(TONING_LANDING) --data-dir $(TONING_DATA_DIR)
+
+serve: setup ## serve the dashboards over the published warehouse
+	$(BIN)/toning serve --data-dir $(TONING_DATA_DIR) --port $(PORT)
+
+clean: ## remove the venv and local data (never the landing zone of a real clinic)
+	rm -rf $(VENV) dbt_project/target dbt_project/logs .pytest_cache .ruff_cache
