@@ -59,7 +59,14 @@ INSTRUMENT_RANGES: dict[str, tuple[float, float]] = {
     "satisfaction_5": (1, 5),
     "pain_vas": (0, 10),
 }
-TIMEPOINTS = ("baseline", "post_session", "end_of_course", "follow_up_3m", "follow_up_6m", "follow_up_12m")
+TIMEPOINTS = (
+    "baseline",
+    "post_session",
+    "end_of_course",
+    "follow_up_3m",
+    "follow_up_6m",
+    "follow_up_12m",
+)
 # Fluence at or below the low limit, or above the high one, is impossible for toning.
 FLUENCE_HARD_LIMITS = (0.0, 10.0)
 
@@ -125,7 +132,13 @@ FEEDS: dict[str, Feed] = {
                 _c("display_name"),
                 _c(
                     "role",
-                    codes=("dermatologist", "plastic_surgeon", "physician", "nurse", "aesthetician"),
+                    codes=(
+                        "dermatologist",
+                        "plastic_surgeon",
+                        "physician",
+                        "nurse",
+                        "aesthetician",
+                    ),
                 ),
                 _c("active", "bool"),
                 VOIDABLE,

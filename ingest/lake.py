@@ -1,0 +1,242 @@
+"""The private lake: every loaded record version (`raw`) and the ingest's own records (`ops`).
+
+The lake is written only by the refresh and never read by dashboards; the published warehouse
+is built from it. Patient identity (record number, date of birth) lives in a separate,
+restricted store and never enters the lake.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ingest.feeds import FEEDS, Feed, raw_columns
+from ingest.pseudonymise import PatientKeyer
+
+OPS_TABLES = {
+    "ingest_files": """
+        path varchar, feed varchar, sha256 varchar, size_bytes bigint, mtime_ns bigint,
+        file_format varchar, rows_read bigint, rows_loaded bigint, rows_quarantined bigint,
+        rows_duplicate bigint, status varchar, reason varchar, warnings varchar,
+        run_id varchar, loaded_at timestamp
+    """,
+    "quarantine": """
+        file_sha256 varchar, path varchar, feed varchar, record_number bigint,
+        reason_code varchar, reason varchar, record json, run_id varchar
+    """,
+    "refresh_runs": """
+        run_id varchar, started_at timestamp, finished_at timestamp, status varchar,
+        full_rebuild boolean, files_new bigint, rows_loaded bigint, rows_quarantined bigint,
+        rows_duplicate bigint, duration_s double, error varchar
+    """,
+}
+IDENTITY_TABLE = """
+    patient_key varchar, clinic_id varchar, patient_ref varchar, date_of_birth date,
+    updated_at timestamp, _row_hash varchar
+"""
+DUCKDB_SETTINGS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(path), read_only=read_only, config=dict(DUCKDB_SETTINGS))
+
+
+def create_lake(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists raw")
+    con.execute("create schema if not exists ops")
+    for feed in FEEDS.values():
+        columns = ", ".join(f"{name} {dtype}" for name, dtype in raw_columns(feed).items())
+        con.execute(f"create table if not exists raw.{feed.name} ({columns})")
+    con.execute(
+        "create table if not exists raw.consultation_age_bands"
+        " (consultation_id varchar, age_band varchar)"
+    )
+    for name, columns in OPS_TABLES.items():
+        con.execute(f"create table if not exists ops.{name} ({columns})")
+
+
+def create_identity_store(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"create table if not exists patient_identity ({IDENTITY_TABLE})")
+
+
+def row_hash_sql(columns: list[str]) -> str:
+    """A content hash of the stored values: two rows that would store alike are duplicates."""
+    fields = ", ".join(f"{name} := {name}" for name in columns)
+    return f"md5(to_json(struct_pack({fields})))"
+
+
+def load_records(
+    con: duckdb.DuckDBPyConnection,
+    feed: Feed,
+    records: pa.Table,
+    keyer: PatientKeyer,
+    file_sha256: str,
+) -> tuple[int, int]:
+    """Append a conformed batch to `raw.<feed>`, minus rows already stored. (loaded, duplicate)
+
+    Must run inside the caller's transaction.
+    """
+    columns = raw_columns(feed)
+    content = [name for name in columns if not name.startswith("_") and name != "patient_key"]
+    patient_key = (
+        f"{keyer.sql('clinic_id', 'patient_ref')} as patient_key"
+        if "patient_key" in columns
+        else None
+    )
+    select = ", ".join(
+        [f"cast({name} as {columns[name]}) as {name}" for name in content]
+        + ([patient_key] if patient_key else [])
+    )
+    hashed = content + (["patient_key"] if patient_key else [])
+    con.register("incoming", records)
+    try:
+        con.execute(
+            f"""
+            create or replace temp table staged as
+            with typed as (select _record_number, {select} from incoming),
+            hashed as (select *, {row_hash_sql(hashed)} as _row_hash from typed)
+            select *,
+                row_number() over (partition by _row_hash order by _record_number) > 1
+                or _row_hash in (select _row_hash from raw.{feed.name}) as is_duplicate
+            from hashed
+            """
+        )
+    finally:
+        con.unregister("incoming")
+    target = ", ".join(columns)
+    source = ", ".join(f"'{file_sha256}'" if name == "_file_sha256" else name for name in columns)
+    con.execute(
+        f"insert into raw.{feed.name} ({target}) select {source} from staged"
+        " where not is_duplicate order by _record_number"
+    )
+    loaded, duplicate = con.execute(
+        "select count(*) filter (not is_duplicate), count(*) filter (is_duplicate) from staged"
+    ).fetchone()
+    con.execute("drop table staged")
+    return loaded, duplicate
+
+
+def load_quarantine(
+    con: duckdb.DuckDBPyConnection,
+    rows: pa.Table,
+    keyer: PatientKeyer,
+    file_sha256: str,
+    path: str,
+    feed: str,
+    run_id: str,
+) -> int:
+    """Append rejected rows with their reasons and non-identifying fields (patient_ref hashed).
+
+    `rows` has `_record_number`, `reason_code`, `reason` and the raw text of the feed's
+    non-identifying columns; it may be empty.
+    """
+    if rows.num_rows == 0:
+        return 0
+    fields = [
+        name
+        for name in rows.column_names
+        if name not in ("_record_number", "reason_code", "reason")
+    ]
+    parts = []
+    for name in fields:
+        if name == "patient_ref":
+            has_clinic = "clinic_id" in fields
+            clinic = "coalesce(clinic_id, '')" if has_clinic else "''"
+            parts.append(
+                f"patient_key := case when patient_ref is not null"
+                f" then {keyer.sql(clinic, 'patient_ref')} end"
+            )
+        else:
+            parts.append(f"{name} := {name}")
+    record = f"to_json(struct_pack({', '.join(parts)}))" if parts else "null::json"
+    con.register("rejected", rows)
+    try:
+        con.execute(
+            f"""
+            insert into ops.quarantine
+            select ?, ?, ?, _record_number, reason_code, reason, {record}, ?
+            from rejected order by _record_number
+            """,
+            [file_sha256, path, feed, run_id],
+        )
+    finally:
+        con.unregister("rejected")
+    return rows.num_rows
+
+
+def load_identities(con: duckdb.DuckDBPyConnection, records: pa.Table, keyer: PatientKeyer) -> None:
+    """Record patient_ref and date of birth per pseudonym in the restricted identity store."""
+    con.register("incoming", records)
+    try:
+        con.execute(
+            f"""
+            insert into patient_identity
+            with identities as (
+                select
+                    {keyer.sql("clinic_id", "patient_ref")} as patient_key,
+                    clinic_id, patient_ref,
+                    cast(date_of_birth as date) as date_of_birth,
+                    cast(updated_at as timestamp) as updated_at
+                from incoming
+            ),
+            hashed as (
+                select *, {
+                row_hash_sql(["patient_key", "clinic_id", "date_of_birth", "updated_at"])
+            } as _row_hash
+                from identities
+            )
+            select distinct * from hashed
+            where _row_hash not in (select _row_hash from patient_identity)
+            """
+        )
+    finally:
+        con.unregister("incoming")
+
+
+def refresh_age_bands(con: duckdb.DuckDBPyConnection, identity_path: Path) -> None:
+    """Age in 5-year bands at each consultation, from the restricted store's dates of birth.
+
+    Only the band leaves the identity store; it is rebuilt whole each time, so a late or
+    corrected date of birth reaches every consultation.
+    """
+    con.execute(f"attach '{identity_path}' as identity (read_only)")
+    try:
+        con.execute(
+            """
+            create or replace table raw.consultation_age_bands as
+            with consultations as (
+                select consultation_id, patient_key, cast(consulted_at_local as date) as day
+                from raw.consultations
+                qualify row_number() over (
+                    partition by consultation_id order by updated_at desc, _row_hash desc
+                ) = 1
+            ),
+            births as (
+                select patient_key, date_of_birth
+                from identity.patient_identity
+                qualify row_number() over (
+                    partition by patient_key order by updated_at desc, _row_hash desc
+                ) = 1
+            ),
+            ages as (
+                select
+                    consultation_id,
+                    date_diff('year', date_of_birth, day)
+                        - case when strftime(day, '%m%d') < strftime(date_of_birth, '%m%d')
+                            then 1 else 0 end as age
+                from consultations
+                join births using (patient_key)
+                where date_of_birth is not null and date_of_birth <= day
+            )
+            select
+                consultation_id,
+                cast(age // 5 * 5 as varchar) || '-' || cast(age // 5 * 5 + 4 as varchar)
+                    as age_band
+            from ages
+            order by consultation_id
+            """
+        )
+    finally:
+        con.execute("detach identity")

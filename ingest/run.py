@@ -1,0 +1,305 @@
+"""Ingest a landing zone into the lake: each new file read, typed, checked, archived, recorded.
+
+For every file, rows_read = rows_loaded + rows_quarantined + rows_duplicate, and the file's
+rows, its quarantined rows and its `ops.ingest_files` record are committed together, so an
+interrupted ingest leaves the lake as it was before that file and simply resumes next time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from ingest import lake
+from ingest.conform import ClinicCalendar, MissingColumns, conform
+from ingest.feeds import FEEDS, Feed
+from ingest.landing import LandingFile, archive_file, discover, sha256_of
+from ingest.pseudonymise import PatientKeyer, load_keyer
+from ingest.readers import RECORD_NUMBER, RawBatch, UnreadableFile, file_format, read_batch
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class IngestPaths:
+    lake: Path
+    identity: Path  # restricted: patient_ref and date of birth per pseudonym
+    archive: Path
+    work: Path
+    key_file: Path
+
+
+@dataclass
+class FileResult:
+    path: str
+    feed: str
+    sha256: str
+    status: str  # loaded | quarantined | empty | duplicate_file
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestSummary:
+    files: list[FileResult]
+    unchanged: int
+    in_flight: list[str]
+    unknown_folders: list[str]
+
+    def total(self, attribute: str) -> int:
+        return sum(getattr(result, attribute) for result in self.files)
+
+
+def ingest_landing(
+    landing: Path,
+    paths: IngestPaths,
+    run_id: str,
+    progress: Progress = lambda _: None,
+    replay: list[LandingFile] | None = None,
+) -> IngestSummary:
+    """Load every file not loaded before: first `replay` (archived files, for a full
+    rebuild), then the landing zone."""
+    keyer = load_keyer(paths.key_file)
+    paths.work.mkdir(parents=True, exist_ok=True)
+    discovery = discover(landing)
+    for name in discovery.in_flight:
+        progress(f"skipped {name}: still being written")
+    for name in discovery.unknown_folders:
+        progress(f"ignored folder {name}/: not a feed")
+
+    results: list[FileResult] = []
+    unchanged = 0
+    with lake.connect(paths.lake) as con:
+        lake.create_lake(con)
+        seen = _SeenFiles.load(con)
+        calendar = _clinic_calendar(con)
+        with lake.connect(paths.identity) as identity:
+            lake.create_identity_store(identity)
+            for landed in [*(replay or []), *discovery.files]:
+                if seen.unchanged(landed):
+                    unchanged += 1
+                    continue
+                sha256 = sha256_of(landed.path)
+                if (landed.relpath, sha256) in seen.path_and_sha:
+                    _record_new_stat(con, landed, sha256)
+                    unchanged += 1
+                    continue
+                archive_file(landed.path, paths.archive, sha256)
+                result, calendar = _ingest_file(
+                    con, identity, landed, sha256, seen, calendar, keyer, paths.work, run_id
+                )
+                seen.add(landed, sha256)
+                results.append(result)
+                progress(_describe(result))
+        lake.refresh_age_bands(con, paths.identity)
+    return IngestSummary(results, unchanged, discovery.in_flight, discovery.unknown_folders)
+
+
+@dataclass
+class _SeenFiles:
+    """What `ops.ingest_files` already knows, to skip unchanged files without hashing them."""
+
+    stats: set[tuple[str, int, int]]
+    path_and_sha: set[tuple[str, str]]
+    paths: set[str]
+    first_path_of_sha: dict[str, str]
+
+    @classmethod
+    def load(cls, con: duckdb.DuckDBPyConnection) -> _SeenFiles:
+        rows = con.execute(
+            "select path, sha256, size_bytes, mtime_ns, status from ops.ingest_files"
+            " order by loaded_at, path"
+        ).fetchall()
+        first: dict[str, str] = {}
+        for path, sha256, _, _, status in rows:
+            if status != "duplicate_file":
+                first.setdefault(sha256, path)
+        return cls(
+            {(path, size, mtime) for path, _, size, mtime, _ in rows},
+            {(path, sha256) for path, sha256, *_ in rows},
+            {path for path, *_ in rows},
+            first,
+        )
+
+    def unchanged(self, landed: LandingFile) -> bool:
+        return (landed.relpath, landed.size, landed.mtime_ns) in self.stats
+
+    def add(self, landed: LandingFile, sha256: str) -> None:
+        self.stats.add((landed.relpath, landed.size, landed.mtime_ns))
+        self.path_and_sha.add((landed.relpath, sha256))
+        self.paths.add(landed.relpath)
+        self.first_path_of_sha.setdefault(sha256, landed.relpath)
+
+
+def _record_new_stat(con: duckdb.DuckDBPyConnection, landed: LandingFile, sha256: str) -> None:
+    """Same bytes, new mtime (a copy or a touch): remember the stat so it is not hashed again."""
+    con.execute(
+        "update ops.ingest_files set size_bytes = ?, mtime_ns = ? where path = ? and sha256 = ?",
+        [landed.size, landed.mtime_ns, landed.relpath, sha256],
+    )
+
+
+def _clinic_calendar(con: duckdb.DuckDBPyConnection) -> ClinicCalendar:
+    rows = con.execute(
+        """
+        select clinic_id, timezone, datetime_format
+        from raw.clinics
+        qualify row_number() over (
+            partition by clinic_id order by updated_at desc, _row_hash desc
+        ) = 1
+        """
+    ).fetchall()
+    return ClinicCalendar(
+        {clinic: zone for clinic, zone, _ in rows if zone},
+        frozenset(clinic for clinic, _, fmt in rows if fmt == "dmy"),
+    )
+
+
+def _ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    identity: duckdb.DuckDBPyConnection,
+    landed: LandingFile,
+    sha256: str,
+    seen: _SeenFiles,
+    calendar: ClinicCalendar,
+    keyer: PatientKeyer,
+    work: Path,
+    run_id: str,
+) -> tuple[FileResult, ClinicCalendar]:
+    result = FileResult(landed.relpath, landed.feed, sha256, status="loaded")
+    if landed.relpath in seen.paths:
+        result.warnings.append("content changed under an already-seen name: loaded as a new batch")
+    original = seen.first_path_of_sha.get(sha256)
+    feed = FEEDS[landed.feed]
+    con.execute("begin transaction")
+    try:
+        if original is not None:
+            result.status = "duplicate_file"
+            result.reason = f"same bytes as {original}: nothing loaded"
+        elif landed.size == 0:
+            result.status, result.reason = "empty", "0 bytes: nothing to load"
+        else:
+            calendar = _load_file(
+                con, identity, landed, feed, result, calendar, keyer, work, run_id
+            )
+        _record_file(con, landed, result, run_id)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return result, calendar
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    identity: duckdb.DuckDBPyConnection,
+    landed: LandingFile,
+    feed: Feed,
+    result: FileResult,
+    calendar: ClinicCalendar,
+    keyer: PatientKeyer,
+    work: Path,
+    run_id: str,
+) -> ClinicCalendar:
+    try:
+        batch = read_batch(landed.path, work)
+    except UnreadableFile as error:
+        result.status, result.reason = "quarantined", f"unreadable_file: {error}"
+        return calendar
+    result.rows_read = batch.rows_read
+    if batch.rows_read == 0:
+        result.status, result.reason = "empty", "header only: no records"
+        return calendar
+
+    def quarantine(rows: pl.DataFrame) -> int:
+        return lake.load_quarantine(
+            con, rows.to_arrow(), keyer, result.sha256, landed.relpath, feed.name, run_id
+        )
+
+    rejects = batch.rejects.with_columns(pl.lit("malformed_line").alias("reason_code")).select(
+        RECORD_NUMBER, "reason_code", "reason"
+    )
+    result.rows_quarantined += quarantine(rejects)
+    try:
+        conformed = conform(batch, feed, calendar)
+    except MissingColumns as error:
+        result.status = "quarantined"
+        result.reason = f"missing_columns: {error}{_looks_like(batch)}"
+        result.rows_quarantined += quarantine(_whole_file_rejects(batch, feed, result.reason))
+        return calendar
+    if conformed.ignored_columns:
+        result.warnings.append(f"ignored unknown column(s): {', '.join(conformed.ignored_columns)}")
+    result.rows_quarantined += quarantine(conformed.bad)
+    if conformed.good.height:
+        if feed.name == "patients":
+            lake.load_identities(identity, conformed.good.to_arrow(), keyer)
+        loaded, duplicate = lake.load_records(
+            con, feed, conformed.good.to_arrow(), keyer, result.sha256
+        )
+        result.rows_loaded, result.rows_duplicate = loaded, duplicate
+        if feed.name == "clinics":
+            calendar = calendar.with_clinics(
+                conformed.good.select("clinic_id", "timezone", "datetime_format").cast(pl.String)
+            )
+    return calendar
+
+
+def _whole_file_rejects(batch: RawBatch, feed: Feed, reason: str) -> pl.DataFrame:
+    kept = [c.name for c in feed.columns if not c.pii and c.name in batch.frame.columns]
+    return batch.frame.select(
+        RECORD_NUMBER,
+        pl.lit("missing_columns").alias("reason_code"),
+        pl.lit(reason).alias("reason"),
+        *kept,
+    )
+
+
+def _looks_like(batch: RawBatch) -> str:
+    """Name the feed a misplaced file belongs to, when its columns say so."""
+    columns = set(batch.frame.columns)
+    matches = [name for name, feed in FEEDS.items() if set(feed.required) <= columns]
+    return f" (its columns match the {matches[0]} feed)" if matches else ""
+
+
+def _record_file(
+    con: duckdb.DuckDBPyConnection, landed: LandingFile, result: FileResult, run_id: str
+) -> None:
+    fmt = file_format(landed.path)
+    con.execute(
+        "insert into ops.ingest_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            landed.relpath,
+            landed.feed,
+            result.sha256,
+            landed.size,
+            landed.mtime_ns,
+            None if fmt is None else fmt[0] + (".gz" if fmt[1] else ""),
+            result.rows_read,
+            result.rows_loaded,
+            result.rows_quarantined,
+            result.rows_duplicate,
+            result.status,
+            result.reason,
+            "; ".join(result.warnings) or None,
+            run_id,
+            datetime.now(UTC).replace(tzinfo=None),
+        ],
+    )
+
+
+def _describe(result: FileResult) -> str:
+    counts = (
+        f"{result.rows_read:,} read, {result.rows_loaded:,} loaded,"
+        f" {result.rows_quarantined:,} quarantined, {result.rows_duplicate:,} duplicate"
+    )
+    detail = f" — {result.reason}" if result.reason else ""
+    return f"{result.path}: {result.status} ({counts}){detail}"

@@ -1,0 +1,110 @@
+"""`toning`: the command line. Each command parses its options and calls one service."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from toning.config import DATA_DIR_ENV, REPO_ROOT, DataDir, default_data_dir, default_landing
+
+app = typer.Typer(
+    help="Outcome-analytics warehouse for laser skin toning clinics.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True, highlight=False)
+
+LandingOption = Annotated[
+    Path | None,
+    typer.Option("--landing", help="Landing folder (default $TONING_LANDING or ./data/landing)."),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data folder (default $TONING_DATA_DIR or ./data)."),
+]
+
+
+def _say(message: str) -> None:
+    console.print(f"[dim]{datetime.now():%H:%M:%S}[/dim] {message}")
+
+
+@app.command()
+def generate(
+    tier: Annotated[str, typer.Option(help="demo, 1m or 10m (also tiny, for tests).")] = "demo",
+    out: Annotated[Path | None, typer.Option(help="Landing folder to write into.")] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 42,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Last day of the base data, YYYY-MM-DD.")
+    ] = None,
+    days: Annotated[int, typer.Option(help="Daily extract files to add after --as-of.")] = 0,
+) -> None:
+    """Write synthetic landing files for every feed, with planted dirt and a truth file."""
+    from toning.generate import generate_landing
+
+    target = out or default_landing()
+    try:
+        as_of_date = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise typer.BadParameter(f"--as-of must be YYYY-MM-DD, got {as_of!r}") from None
+    summary = generate_landing(tier, target, seed=seed, as_of=as_of_date, days=days, progress=_say)
+    _say(f"wrote {len(summary.files)} file(s) to {target} in {summary.elapsed_seconds:.1f} s")
+
+
+@app.command()
+def refresh(
+    landing: LandingOption = None,
+    data_dir: DataDirOption = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Rebuild the lake from the raw archive first.")
+    ] = False,
+) -> None:
+    """Ingest new landing files, build the marts, publish the warehouse (exit 0 = published)."""
+    from toning.refresh import RefreshError, run_refresh
+
+    data = DataDir(data_dir or default_data_dir())
+    try:
+        result = run_refresh(landing or default_landing(), data, full=full, progress=_say)
+    except RefreshError as error:
+        console.print(f"[bold red]refresh failed:[/bold red] {error}")
+        console.print("The previously published warehouse was left untouched.")
+        raise typer.Exit(1) from None
+    _say(f"[green]refresh {result.run_id} published[/green] in {result.seconds:.1f} s")
+
+
+@app.command()
+def serve(
+    data_dir: DataDirOption = None,
+    port: Annotated[int, typer.Option(help="Port to serve the dashboards on.")] = 8501,
+) -> None:
+    """Serve the dashboards over the published warehouse."""
+    data = DataDir(data_dir or default_data_dir())
+    if not data.warehouse.exists():
+        console.print(f"[yellow]No published warehouse at {data.warehouse} yet.[/yellow]")
+        console.print("Run `toning refresh` first; the dashboards will say so until then.")
+    env = {**os.environ, DATA_DIR_ENV: str(data.root.resolve())}
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO_ROOT / "dashboards" / "app.py"),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    console.print(f"Dashboards: [bold]http://localhost:{port}[/bold]  (Ctrl+C to stop)")
+    raise typer.Exit(subprocess.call(command, env=env))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,76 @@
+"""Where things live: one place for every path the refresh, the dashboards and the tools use."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.run import IngestPaths
+
+LANDING_ENV = "TONING_LANDING"
+DATA_DIR_ENV = "TONING_DATA_DIR"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+def default_landing() -> Path:
+    return Path(os.environ.get(LANDING_ENV) or "data/landing")
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV) or "data")
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """The layout of a data directory.
+
+    `warehouse.duckdb` is the published warehouse (dashboards and analysts, read-only);
+    `archive/` every received file byte for byte; `state/` is private to the refresh
+    (the lake, the restricted identity store, the key file, build and work files, the lock).
+    """
+
+    root: Path
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def lake(self) -> Path:
+        return self.state / "lake.duckdb"
+
+    @property
+    def identity(self) -> Path:
+        return self.state / "identity.duckdb"
+
+    @property
+    def key_file(self) -> Path:
+        return self.state / "patient_key.secret"
+
+    @property
+    def build_dir(self) -> Path:
+        # The build file has the published file's name, so its DuckDB catalog is the same.
+        return self.state / "build"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state / "refresh.lock"
+
+    def ingest_paths(self) -> IngestPaths:
+        return IngestPaths(
+            lake=self.lake,
+            identity=self.identity,
+            archive=self.archive,
+            work=self.state / "work",
+            key_file=self.key_file,
+        )
