@@ -101,10 +101,11 @@ def _read_csv(path: Path) -> RawBatch:
             params=[str(path)],
         )
         frame = relation.pl()
+        # One line can break several ways; it is still one rejected record.
         rejects = con.sql(
-            "select (line - 1)::bigint as _record_number,"
-            " 'malformed_line: ' || lower(error_type) || ' (' || error_message || ')' as reason"
-            " from reject_errors order by line"
+            "select (line - 1)::bigint as _record_number, 'malformed_line: ' || string_agg("
+            " distinct lower(error_type) || ' (' || error_message || ')', '; ') as reason"
+            " from reject_errors group by line order by line"
         ).pl()
     except duckdb.Error as error:
         raise UnreadableFile(f"not a readable CSV file ({str(error).splitlines()[0]})") from error
