@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing pinned dependencies into $(VENV) (about a minute the first time)..."
-	@$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@# The grep drops pip's warnings about this machine's optional local package mirrors.
+	@$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]' \
+		2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 	@touch $(STAMP)
 
 setup: $(STAMP) ## .venv with the pinned dependencies (idempotent, quiet when done)
@@ -33,9 +35,16 @@ demo: setup ## setup, generate demo data, one refresh, serve the dashboards on :
 test: setup lint ## setup, then the whole test suite
 	$(BIN)/pytest
 
-lint: setup ## ruff over the Python code
+lint: setup ## ruff over the Python code, sqlfluff over the dbt models
 	$(BIN)/ruff check toning ingest dashboards expectations tests
 	$(BIN)/ruff format --check toning ingest dashboards expectations tests
+	@# The dbt profile attaches the lake, so sqlfluff needs one: an empty file will do.
+	@scratch=$$(mktemp -d) && $(BIN)/python -c "import duckdb, sys; duckdb.connect(sys.argv[1]).close()" $$scratch/lake.duckdb && \
+	TONING_LAKE_PATH=$$scratch/lake.duckdb TONING_BUILD_PATH=:memory: DBT_TARGET_PATH=$$scratch/target \
+	DBT_LOG_PATH=$$scratch/logs $(BIN)/sqlfluff lint dbt_project/models dbt_project/tests \
+		> $$scratch/lint.txt 2>&1; status=$$?; \
+	if [ $$status -eq 0 ]; then echo "sqlfluff: the dbt models are clean"; else cat $$scratch/lint.txt; fi; \
+	rm -rf $$scratch; exit $$status
 
 refresh: setup ## one nightly refresh with the configured paths
 	$(BIN)/toning refresh --landing $(TONING_LANDING) --data-dir $(TONING_DATA_DIR)

@@ -11,7 +11,6 @@ from ingest.run import IngestPaths
 LANDING_ENV = "TONING_LANDING"
 DATA_DIR_ENV = "TONING_DATA_DIR"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 
 def default_landing() -> Path:

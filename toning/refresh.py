@@ -21,7 +21,7 @@ from ingest import lake
 from ingest.landing import LandingFile, archive_path
 from ingest.run import IngestSummary, ingest_landing
 from toning.config import DataDir
-from toning.dbt import dbt_build
+from toning.dbt import DBT_PROJECT_DIR, run_dbt
 
 Progress = Callable[[str], None]
 PUBLISHED_OPS_TABLES = tuple(lake.OPS_TABLES)
@@ -65,7 +65,11 @@ def refresh_lock(data: DataDir) -> Iterator[None]:
 
 
 def run_refresh(
-    landing: Path, data: DataDir, full: bool = False, progress: Progress = lambda _: None
+    landing: Path,
+    data: DataDir,
+    full: bool = False,
+    progress: Progress = lambda _: None,
+    dbt_project: Path = DBT_PROJECT_DIR,
 ) -> RefreshResult:
     if not landing.is_dir():
         raise RefreshError(f"landing folder {landing} does not exist")
@@ -86,7 +90,7 @@ def run_refresh(
                 f" loaded, {summary.total('rows_quarantined'):,} quarantined,"
                 f" {summary.total('rows_duplicate'):,} duplicate; {summary.unchanged} unchanged"
             )
-            dbt_seconds = _build(data, progress)
+            dbt_seconds = _build(data, dbt_project, progress)
             _copy_ops_tables(data, run_id)
             os.replace(data.build_dir / data.warehouse.name, data.warehouse)
             progress(f"published {data.warehouse}")
@@ -97,20 +101,26 @@ def run_refresh(
     return RefreshResult(run_id, summary, dbt_seconds, time.monotonic() - started, data.warehouse)
 
 
-def _build(data: DataDir, progress: Progress) -> float:
+def _build(data: DataDir, dbt_project: Path, progress: Progress) -> float:
     target = data.build_dir / data.warehouse.name
     if data.build_dir.exists():
         shutil.rmtree(data.build_dir)
     data.build_dir.mkdir(parents=True)
     progress("dbt build: models and tests")
-    result = dbt_build(lake_path=data.lake, build_path=target, work_dir=data.state / "dbt")
-    if result.returncode != 0:
+    result = run_dbt(
+        ["build"],
+        lake_path=data.lake,
+        build_path=target,
+        work_dir=data.state / "dbt",
+        project_dir=dbt_project,
+    )
+    if not result.ok:
         raise RefreshError(
             f"dbt build failed (exit {result.returncode}); nothing was published.\n"
             f"{result.output_tail}"
         )
-    progress(f"dbt build: done in {result.elapsed:.1f} s")
-    return result.elapsed
+    progress(f"dbt build: done in {result.elapsed_s:.1f} s")
+    return result.elapsed_s
 
 
 def _copy_ops_tables(data: DataDir, run_id: str) -> None:

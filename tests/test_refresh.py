@@ -1,0 +1,134 @@
+"""The nightly refresh as the scheduler sees it: publish, idempotence, failures, one at a time."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import session_row
+from toning.config import DataDir
+from toning.dbt import DBT_PROJECT_DIR
+from toning.refresh import RefreshError, refresh_lock, run_refresh
+
+TONING = Path(sys.executable).parent / "toning"
+
+
+def snapshot(warehouse: Path, schemas: tuple[str, ...] = ("staging", "marts")) -> dict:
+    """Every row of every table in the given schemas, order-independent."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables"
+            f" where table_schema in {schemas!r} order by 1, 2"
+        ).fetchall()
+        return {
+            f"{schema}.{name}": sorted(
+                con.execute(f"select * from {schema}.{name}").fetchall(), key=repr
+            )
+            for schema, name in tables
+        }
+
+
+def count(warehouse: Path, sql: str) -> int:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchone()[0]
+
+
+def land_two_sessions(landing) -> None:
+    landing.sessions(
+        "sessions/week1.csv",
+        session_row("S1"),
+        session_row("S2", started_at="2026-03-16T10:00:00"),
+        session_row("BAD", treatment_area="scalp"),
+    )
+
+
+def toning(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(TONING), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_refresh_publishes_the_marts_and_the_ingest_records(landing, data_dir):
+    land_two_sessions(landing)
+    done = toning("refresh", "--landing", str(landing.root), "--data-dir", str(data_dir.root))
+    assert done.returncode == 0, done.stderr
+    assert "published" in done.stderr
+    warehouse = data_dir.warehouse
+    assert count(warehouse, "select count(*) from marts.fct_sessions") == 2
+    assert count(warehouse, "select count(*) from marts.fct_courses") == 1
+    assert count(warehouse, "select count(*) from ops.quarantine") == 1
+    assert count(warehouse, "select count(*) from ops.ingest_files") == 2
+    assert count(warehouse, "select count(*) from ops.refresh_runs where status = 'published'") == 1
+
+
+def test_a_second_refresh_over_the_same_landing_changes_nothing(landing, data_dir):
+    land_two_sessions(landing)
+    run_refresh(landing.root, data_dir)
+    first = snapshot(data_dir.warehouse, ("staging", "marts", "ops"))
+    result = run_refresh(landing.root, data_dir)
+    second = snapshot(data_dir.warehouse, ("staging", "marts", "ops"))
+    assert result.ingest.files == []
+    runs = second.pop("ops.refresh_runs")
+    first.pop("ops.refresh_runs")
+    assert second == first
+    assert len(runs) == 2
+
+
+def test_a_failed_build_leaves_the_published_warehouse_untouched(landing, data_dir, tmp_path):
+    land_two_sessions(landing)
+    run_refresh(landing.root, data_dir)
+    published = data_dir.warehouse.read_bytes()
+
+    broken = tmp_path / "dbt_broken"
+    shutil.copytree(DBT_PROJECT_DIR, broken, ignore=shutil.ignore_patterns("target", "logs"))
+    (broken / "models" / "marts" / "broken.sql").write_text("select * from no_such_table\n")
+    landing.sessions("sessions/week2.csv", session_row("S3", started_at="2026-03-30T10:00:00"))
+    with pytest.raises(RefreshError, match="dbt build failed"):
+        run_refresh(landing.root, data_dir, dbt_project=broken)
+
+    assert data_dir.warehouse.read_bytes() == published
+    with duckdb.connect(str(data_dir.lake), read_only=True) as con:
+        status, error = con.execute(
+            "select status, error from ops.refresh_runs order by started_at desc limit 1"
+        ).fetchone()
+    assert status == "failed"
+    assert error.startswith("dbt build failed")
+    # The next good refresh publishes what the failed one could not.
+    run_refresh(landing.root, data_dir)
+    assert count(data_dir.warehouse, "select count(*) from marts.fct_sessions") == 3
+
+
+def test_only_one_refresh_runs_at_a_time(landing, data_dir):
+    land_two_sessions(landing)
+    with refresh_lock(data_dir):
+        done = toning("refresh", "--landing", str(landing.root), "--data-dir", str(data_dir.root))
+    assert done.returncode == 1
+    assert "another refresh is running" in done.stderr
+    assert not data_dir.warehouse.exists()
+
+
+def test_a_missing_landing_folder_is_a_clear_failure(tmp_path):
+    data = DataDir(tmp_path / "data")
+    done = toning("refresh", "--landing", str(tmp_path / "nowhere"), "--data-dir", str(data.root))
+    assert done.returncode == 1
+    assert "landing folder" in done.stderr and "does not exist" in done.stderr
+
+
+def test_a_full_rebuild_from_the_archive_equals_the_incremental_warehouse(landing, data_dir):
+    land_two_sessions(landing)
+    run_refresh(landing.root, data_dir)
+    landing.sessions(
+        "sessions/week2.csv",
+        session_row("S3", started_at="2026-03-30T10:00:00"),
+        session_row("S1", fluence_j_cm2="1.5", updated_at="2026-03-31T09:00:00"),
+    )
+    run_refresh(landing.root, data_dir)
+    incremental = snapshot(data_dir.warehouse)
+    # A clinic cleaned its landing folder: the archive still has every file.
+    (landing.root / "sessions" / "week1.csv").unlink()
+    run_refresh(landing.root, data_dir, full=True)
+    assert snapshot(data_dir.warehouse) == incremental
+    assert count(data_dir.warehouse, "select count(*) from ops.refresh_runs") == 3

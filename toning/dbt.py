@@ -1,0 +1,175 @@
+"""Run the repository's dbt project as a subprocess.
+
+dbt reads the ingest's lake (attached read-only) and writes every model as a table into a NEW
+DuckDB file, which the refresh later publishes by atomic rename. This module only runs dbt:
+it never raises because dbt failed (the caller decides what a failure means) and it keeps
+dbt's target/ and logs/ out of the repository, under the caller's work directory.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+OUTPUT_TAIL_LINES = 60
+LAKE_ALIAS = "lake"  # profiles.yml attaches the lake under this name
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    """What one dbt invocation did."""
+
+    args: tuple[str, ...]
+    returncode: int
+    elapsed_s: float
+    run_results_path: Path  # dbt writes it for build/run/test/seed; it may not exist
+    log_path: Path  # dbt's own debug log (dbt.log)
+    output_tail: str  # the last lines dbt printed, for error messages
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+def catalog_name(database_path: Path) -> str:
+    """The name DuckDB (and dbt-duckdb) give a database file: its name up to the first dot."""
+    return Path(database_path).name.lstrip(".").split(".")[0]
+
+
+def dbt_executable() -> Path:
+    """The `dbt` installed next to the running interpreter (the project's virtualenv)."""
+    executable = Path(sys.executable).parent / "dbt"
+    if not executable.exists():
+        raise FileNotFoundError(f"dbt is not installed next to {sys.executable}: {executable}")
+    return executable
+
+
+def dbt_environment(*, lake_path: Path, build_path: Path, work_dir: Path) -> dict[str, str]:
+    """The environment dbt runs with: the two database paths, and nothing written to the repo."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "TONING_LAKE_PATH": str(Path(lake_path).resolve()),
+            "TONING_BUILD_PATH": str(Path(build_path).resolve()),
+            "DBT_TARGET_PATH": str(Path(work_dir).resolve() / "target"),
+            "DBT_LOG_PATH": str(Path(work_dir).resolve() / "logs"),
+            "DO_NOT_TRACK": "1",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DBT_USE_COLORS": "false",
+            "DBT_VERSION_CHECK": "false",
+        }
+    )
+    return env
+
+
+def run_dbt(
+    args: Sequence[str],
+    *,
+    lake_path: Path,
+    build_path: Path,
+    work_dir: Path,
+    project_dir: Path = DBT_PROJECT_DIR,
+    on_line: Callable[[str], None] | None = None,
+    timeout_s: float | None = None,
+) -> DbtResult:
+    """Run `dbt <args>` against the lake, building into `build_path`.
+
+    Output (stdout and stderr, merged) is passed line by line to `on_line` if given, and its
+    last lines are kept in the result. target/ and logs/ go under `work_dir`. The process runs
+    with `work_dir` as its current directory. A `timeout_s` kills dbt and returns a result
+    with `timed_out=True`. Never raises because dbt failed; raises FileNotFoundError when dbt
+    itself is missing.
+    """
+    if catalog_name(build_path) == LAKE_ALIAS:
+        raise ValueError(f"the build file's name clashes with the attached lake: {build_path}")
+    work_dir = Path(work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    Path(build_path).resolve().parent.mkdir(parents=True, exist_ok=True)
+    project_dir = Path(project_dir).resolve()
+    command = [
+        str(dbt_executable()),
+        *args,
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+    ]
+    env = dbt_environment(lake_path=lake_path, build_path=build_path, work_dir=work_dir)
+    run_results_path = Path(env["DBT_TARGET_PATH"]) / "run_results.json"
+    run_results_path.unlink(missing_ok=True)  # never report a previous run's results
+    tail: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
+    timed_out = threading.Event()
+
+    started = time.monotonic()
+    with subprocess.Popen(
+        command,
+        cwd=work_dir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        bufsize=1,
+    ) as process:
+
+        def kill() -> None:
+            timed_out.set()
+            process.kill()
+
+        timer = threading.Timer(timeout_s, kill) if timeout_s else None
+        if timer:
+            timer.daemon = True
+            timer.start()
+        try:
+            assert process.stdout is not None
+            for raw_line in process.stdout:
+                line = raw_line.rstrip("\n")
+                tail.append(line)
+                if on_line:
+                    on_line(line)
+            returncode = process.wait()
+        finally:
+            if timer:
+                timer.cancel()
+    elapsed = time.monotonic() - started
+
+    return DbtResult(
+        args=tuple(args),
+        returncode=returncode,
+        elapsed_s=round(elapsed, 3),
+        run_results_path=run_results_path,
+        log_path=Path(env["DBT_LOG_PATH"]) / "dbt.log",
+        output_tail="\n".join(tail),
+        timed_out=timed_out.is_set(),
+    )
+
+
+def dbt_build(
+    *,
+    lake_path: Path,
+    build_path: Path,
+    work_dir: Path,
+    extra_args: Sequence[str] = (),
+    on_line: Callable[[str], None] | None = None,
+    timeout_s: float | None = None,
+) -> DbtResult:
+    """`dbt build` (models, data tests and unit tests) of the whole project."""
+    return run_dbt(
+        ["build", *extra_args],
+        lake_path=lake_path,
+        build_path=build_path,
+        work_dir=work_dir,
+        on_line=on_line,
+        timeout_s=timeout_s,
+    )
