@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -103,7 +102,9 @@ def serve(
         "false",
     ]
     console.print(f"Dashboards: [bold]http://localhost:{port}[/bold]  (Ctrl+C to stop)")
-    raise typer.Exit(subprocess.call(command, env=env))
+    console.file.flush()
+    # Become the server, so a scheduler's or a terminal's signals reach it directly.
+    os.execve(sys.executable, command, env)
 
 
 if __name__ == "__main__":

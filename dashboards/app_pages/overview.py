@@ -36,5 +36,5 @@ for column, (table, label) in zip(
 
 st.subheader("Rows per table")
 st.caption("Every table in the published warehouse and its row count.")
-st.dataframe(counts, hide_index=True, use_container_width=True)
+st.dataframe(counts, hide_index=True, width="stretch")
 st.download_button("Download as CSV", counts.to_csv(index=False), "row_counts.csv", mime="text/csv")

@@ -1,0 +1,87 @@
+"""What a clinic manager sees: the overview page over a published warehouse, and the server."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import CLINICS_CSV, SESSION_HEADER, session_row
+from toning.config import DataDir
+from toning.refresh import run_refresh
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "app.py")
+TONING = Path(sys.executable).parent / "toning"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory) -> DataDir:
+    root = tmp_path_factory.mktemp("dashboard")
+    landing = root / "landing"
+    (landing / "clinics").mkdir(parents=True)
+    (landing / "sessions").mkdir()
+    (landing / "clinics" / "clinics.csv").write_text(CLINICS_CSV)
+    rows = [session_row(f"S{i}", started_at=f"2026-03-{i + 1:02d}T10:00:00") for i in range(3)]
+    (landing / "sessions" / "s.csv").write_text("\n".join([SESSION_HEADER, *rows]) + "\n")
+    data = DataDir(root / "data")
+    run_refresh(landing, data)
+    return data
+
+
+def test_the_overview_shows_what_the_warehouse_holds(published, monkeypatch):
+    monkeypatch.setenv("TONING_DATA_DIR", str(published.root))
+    page = AppTest.from_file(APP, default_timeout=30).run()
+    assert not page.exception
+    metrics = {metric.label: metric.value for metric in page.metric}
+    assert metrics["Completed sessions"] == "3"
+    assert metrics["Treatment courses"] == "1"
+    table = page.dataframe[0].value
+    sessions = table[(table["schema"] == "marts") & (table["table"] == "fct_sessions")]
+    assert sessions["rows"].tolist() == [3]
+    assert "Last published refresh" in page.caption[0].value
+
+
+def test_the_overview_says_when_nothing_is_published_yet(tmp_path, monkeypatch):
+    monkeypatch.setenv("TONING_DATA_DIR", str(tmp_path))
+    page = AppTest.from_file(APP, default_timeout=30).run()
+    assert not page.exception
+    assert "run `toning refresh` first" in page.warning[0].value
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_prints_the_url_and_serves_the_app(published):
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(TONING), "serve", "--data-dir", str(published.root), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        health = None
+        while time.monotonic() < deadline and health is None:
+            try:
+                url = f"http://127.0.0.1:{port}/_stcore/health"
+                with urllib.request.urlopen(url, timeout=2) as answer:
+                    health = answer.read().decode()
+            except OSError:
+                time.sleep(0.5)
+        assert health == "ok"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
+            assert "<title>Streamlit</title>" in answer.read().decode()
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert f"http://localhost:{port}" in output
