@@ -111,20 +111,21 @@ class _SeenFiles:
     stats: set[tuple[str, int, int]]
     path_and_sha: set[tuple[str, str]]
     paths: set[str]
-    first_path_of_sha: dict[str, str]
+    # Per feed: the same bytes in another feed's folder are a misplaced file, not a re-delivery.
+    first_path_of_content: dict[tuple[str, str], str]
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> _SeenFiles:
         rows = con.execute(
-            "select path, sha256, size_bytes, mtime_ns, status from ops.ingest_files"
+            "select path, sha256, size_bytes, mtime_ns, status, feed from ops.ingest_files"
             " order by loaded_at, path"
         ).fetchall()
-        first: dict[str, str] = {}
-        for path, sha256, _, _, status in rows:
+        first: dict[tuple[str, str], str] = {}
+        for path, sha256, _, _, status, feed in rows:
             if status != "duplicate_file":
-                first.setdefault(sha256, path)
+                first.setdefault((feed, sha256), path)
         return cls(
-            {(path, size, mtime) for path, _, size, mtime, _ in rows},
+            {(path, size, mtime) for path, _, size, mtime, *_ in rows},
             {(path, sha256) for path, sha256, *_ in rows},
             {path for path, *_ in rows},
             first,
@@ -137,7 +138,7 @@ class _SeenFiles:
         self.stats.add((landed.relpath, landed.size, landed.mtime_ns))
         self.path_and_sha.add((landed.relpath, sha256))
         self.paths.add(landed.relpath)
-        self.first_path_of_sha.setdefault(sha256, landed.relpath)
+        self.first_path_of_content.setdefault((landed.feed, sha256), landed.relpath)
 
 
 def _record_new_stat(con: duckdb.DuckDBPyConnection, landed: LandingFile, sha256: str) -> None:
@@ -178,7 +179,7 @@ def _ingest_file(
     result = FileResult(landed.relpath, landed.feed, sha256, status="loaded")
     if landed.relpath in seen.paths:
         result.warnings.append("content changed under an already-seen name: loaded as a new batch")
-    original = seen.first_path_of_sha.get(sha256)
+    original = seen.first_path_of_content.get((landed.feed, sha256))
     feed = FEEDS[landed.feed]
     con.execute("begin transaction")
     try:

@@ -192,6 +192,14 @@ def test_a_file_in_the_wrong_feed_folder_is_quarantined_whole_with_every_row(lan
     assert_nothing_lost(warehouse)
 
 
+def test_a_copy_of_another_feeds_file_is_misplaced_not_a_re_delivery(landing, ingest):
+    devices = "device_id,clinic_id,laser_type,wavelength_nm,updated_at\nD1,C01,qs_nd_yag,1064,x\n"
+    landing.write("devices/d.csv", devices)
+    landing.write("sessions/d.csv", devices)
+    _, warehouse = ingest()
+    assert warehouse.file("sessions/d.csv")["status"] == "quarantined"
+
+
 def test_files_still_being_written_are_ignored(landing, ingest):
     landing.sessions("sessions/tonight.csv.part", session_row("S1"))
     landing.sessions("sessions/.tonight.csv", session_row("S2"))
