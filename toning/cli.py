@@ -107,5 +107,18 @@ def serve(
     os.execve(sys.executable, command, env)
 
 
+@app.command()
+def bench(
+    tier: Annotated[str, typer.Option(help="demo, 1m or 10m.")] = "demo",
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the report to this JSON file.")
+    ] = None,
+) -> None:
+    """Generate a tier in a scratch folder, refresh it once, and report the timings."""
+    from toning.bench import run_bench, write_report
+
+    print(write_report(run_bench(tier, progress=_say), out))
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,175 @@
+"""Generate a landing zone, refresh, and hold the published warehouse to the generator's truth."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from tests.test_refresh import snapshot
+from toning.config import DataDir
+from toning.generate import generate_landing
+from toning.refresh import run_refresh
+
+pytestmark = pytest.mark.slow
+
+IDENTIFIER_COLUMNS = {
+    "patients": ("first_name", "last_name", "email", "phone", "postcode"),
+    "consultations": ("notes",),
+    "sessions": ("notes",),
+    "side_effects": ("description",),
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> tuple[Path, DataDir]:
+    root = tmp_path_factory.mktemp("end_to_end")
+    landing = root / "landing"
+    generate_landing("tiny", landing, seed=7)
+    data = DataDir(root / "data")
+    run_refresh(landing, data)
+    return landing, data
+
+
+def published(data: DataDir, sql: str) -> list[tuple]:
+    with duckdb.connect(str(data.warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def clean(landing: Path, feed: str) -> pl.DataFrame:
+    return pl.read_parquet(landing / ".truth" / "clean" / f"{feed}.parquet")
+
+
+def dirt(landing: Path) -> list[dict]:
+    return json.loads((landing / ".truth" / "dirt.json").read_text())
+
+
+def test_every_file_accounts_for_every_row_it_read(world):
+    _, data = world
+    files = published(
+        data,
+        "select path, rows_read, rows_loaded, rows_quarantined, rows_duplicate"
+        " from ops.ingest_files",
+    )
+    assert len(files) > 20
+    for path, read, loaded, quarantined, duplicate in files:
+        assert read == loaded + quarantined + duplicate, path
+
+
+def test_every_quarantined_row_is_one_the_generator_planted(world):
+    landing, data = world
+    planted = {
+        (item["file"], item["record"]): item["reason_code"]
+        for item in dirt(landing)
+        if item["expect"] == "quarantined"
+    }
+    found = {
+        (path, record): code
+        for path, record, code in published(
+            data,
+            "select path, record_number, reason_code from ops.quarantine"
+            " where reason_code <> 'missing_columns'",
+        )
+    }
+    assert found == planted
+
+
+def test_every_planted_file_level_problem_is_recorded(world):
+    landing, data = world
+    recorded = {
+        path: (status, reason)
+        for path, status, reason in published(
+            data, "select path, status, reason from ops.ingest_files"
+        )
+    }
+    expected_status = {
+        "file_quarantined": "quarantined",
+        "file_duplicate": "duplicate_file",
+        "file_empty": "empty",
+    }
+    for item in dirt(landing):
+        if item["expect"] in expected_status:
+            status, reason = recorded[item["file"]]
+            assert status == expected_status[item["expect"]], item
+            if item["reason_code"]:
+                assert reason.startswith(item["reason_code"]), (item, reason)
+        elif item["expect"] == "ignored":
+            assert item["file"] not in recorded
+
+
+def test_planted_duplicate_rows_are_counted_per_file(world):
+    landing, data = world
+    planted = Counter(item["file"] for item in dirt(landing) if item["expect"] == "duplicate")
+    counted = dict(
+        published(
+            data, "select path, rows_duplicate from ops.ingest_files where rows_duplicate > 0"
+        )
+    )
+    for path, duplicates in planted.items():
+        assert counted[path] >= duplicates, path
+
+
+def test_the_marts_hold_exactly_the_clean_worlds_completed_sessions(world):
+    landing, data = world
+    sessions = clean(landing, "sessions").filter(~pl.col("truth_junk"))
+    completed = sessions.filter(pl.col("status") == "completed")
+    expected = dict(zip(completed["session_id"], completed["fluence_j_cm2"], strict=True))
+    found = dict(published(data, "select session_id, fluence_j_cm2 from marts.fct_sessions"))
+    assert found.keys() == expected.keys()
+    # Corrections landed later win: every fluence is the clean world's final value.
+    assert all(abs(found[key] - expected[key]) < 1e-9 for key in expected)
+    aborted = set(sessions.filter(pl.col("status") == "aborted")["session_id"])
+    assert {row[0] for row in published(data, "select session_id from marts.fct_aborted_sessions")} == aborted
+
+
+def test_no_direct_identifier_reaches_the_published_warehouse(world):
+    landing, data = world
+    needles: dict[str, set[str]] = defaultdict(set)
+    for feed, columns in IDENTIFIER_COLUMNS.items():
+        frame = clean(landing, feed)
+        for column in columns:
+            needles[column] |= {v for v in frame[column].drop_nulls().to_list() if len(v) >= 4}
+    births = clean(landing, "patients")["date_of_birth"].drop_nulls()
+    needles["date_of_birth"] |= {d.isoformat() for d in births}
+    needles["patient_ref"] |= set(clean(landing, "patients")["patient_ref"].to_list())
+    assert all(needles.values())
+
+    with duckdb.connect(str(data.warehouse), read_only=True) as con:
+        columns = con.execute(
+            "select table_schema, table_name, column_name, data_type"
+            " from information_schema.columns"
+        ).fetchall()
+        assert not {name for *_, name, _ in columns} & {*needles, "notes", "description"}
+        text = [
+            (schema, table, column)
+            for schema, table, column, dtype in columns
+            if dtype in ("VARCHAR", "JSON")
+        ]
+        values = {
+            f"{schema}.{table}.{column}": {
+                row[0]
+                for row in con.execute(
+                    f'select distinct "{column}"::varchar from "{schema}"."{table}"'
+                    f' where "{column}" is not null'
+                ).fetchall()
+            }
+            for schema, table, column in text
+        }
+    cells = "\n".join(v for column in values.values() for v in column)
+    for kind, found in needles.items():
+        leaks = [needle for needle in found if needle in cells]
+        assert not leaks, f"{kind} found in the warehouse: {leaks[:3]}"
+
+
+def test_a_second_refresh_over_the_same_landing_changes_nothing(world):
+    landing, data = world
+    before = snapshot(data.warehouse, ("staging", "marts", "ops"))
+    result = run_refresh(landing, data)
+    after = snapshot(data.warehouse, ("staging", "marts", "ops"))
+    assert result.ingest.files == []
+    assert len(after.pop("ops.refresh_runs")) == len(before.pop("ops.refresh_runs")) + 1
+    assert after == before

@@ -1,0 +1,56 @@
+"""`toning bench`: time a tier end to end (generate, then a first refresh) and report numbers."""
+
+from __future__ import annotations
+
+import json
+import resource
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from toning.config import DataDir
+from toning.generate import generate_landing
+from toning.refresh import Progress, run_refresh
+
+
+@dataclass
+class BenchReport:
+    tier: str
+    sessions_landed: int
+    generate_s: float
+    refresh_s: float
+    ingest_s: float
+    dbt_s: float
+    rows_loaded: int
+    peak_memory_mib: float  # the largest of this process and dbt's
+
+
+def run_bench(tier: str, progress: Progress = lambda _: None) -> BenchReport:
+    with tempfile.TemporaryDirectory(prefix=f"toning-bench-{tier}-") as scratch:
+        landing = Path(scratch) / "landing"
+        started = time.monotonic()
+        generated = generate_landing(tier, landing, progress=progress)
+        generate_s = time.monotonic() - started
+        result = run_refresh(landing, DataDir(Path(scratch) / "data"), progress=progress)
+    peak_kib = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
+    return BenchReport(
+        tier=tier,
+        sessions_landed=generated.rows.get("sessions", 0),
+        generate_s=round(generate_s, 2),
+        refresh_s=round(result.seconds, 2),
+        ingest_s=round(result.seconds - result.dbt_seconds, 2),
+        dbt_s=round(result.dbt_seconds, 2),
+        rows_loaded=result.ingest.total("rows_loaded"),
+        peak_memory_mib=round(peak_kib / 1024, 1),
+    )
+
+
+def write_report(report: BenchReport, out: Path | None) -> str:
+    text = json.dumps(asdict(report), indent=2)
+    if out:
+        out.write_text(text + "\n")
+    return text
