@@ -1,0 +1,480 @@
+"""Which records land in which file, in which format, and the whole-file dirt.
+
+Per clinic and feed: a full export as of the as-of date (latest version of each record), a
+corrections file (planted corrections, voidings), a late patients file, and one daily extract
+per day after the as-of date (every version that landed that day).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from toning.generate import dirt
+from toning.generate.codes import COLUMNS, KEYS
+from toning.generate.encode import (
+    encode_text,
+    encode_typed,
+    file_columns,
+    header_names,
+    number_text,
+    timestamp_text,
+)
+from toning.generate.profiles import FST_UNRECOGNISED
+from toning.generate.reference import EPOCH, ClinicSpec
+from toning.generate.writers import (
+    DirtItem,
+    annotations,
+    csv_bytes,
+    gzip_bytes,
+    jsonl_bytes,
+    parquet_bytes,
+    xlsx_bytes,
+)
+
+ORDER_BY = {
+    "providers": ("provider_id",),
+    "devices": ("device_id",),
+    "patients": ("created_at", "patient_ref"),
+    "consultations": ("consulted_at", "consultation_id"),
+    "sessions": ("started_at", "session_id"),
+    "outcomes": ("collected_at", "response_id"),
+    "side_effects": ("onset_on", "event_id"),
+}
+WITH_FITZPATRICK = ("patients", "consultations", "sessions")
+# Plants record-level dirt into an all-text frame.
+Planter = Callable[[pl.DataFrame], pl.DataFrame]
+
+
+@dataclass
+class LandingWriter:
+    """Writes files under `out/<feed>/` and keeps the inventory: files, rows, dirt items."""
+
+    out: Path
+    files: list[Path] = field(default_factory=list)
+    rows: Counter[str] = field(default_factory=Counter)
+    dirt: list[DirtItem] = field(default_factory=list)
+
+    def write(self, feed: str, name: str, data: bytes, rows: int, items: list[DirtItem]) -> str:
+        path = self.out / feed / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self.files.append(path)
+        self.rows[feed] += rows
+        self.dirt.extend(items)
+        return f"{feed}/{name}"
+
+    def relpath(self, feed: str, name: str) -> str:
+        return f"{feed}/{name}"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    data: bytes
+    rows: int
+    items: list[DirtItem]
+
+
+def day_text(day: int) -> str:
+    return (EPOCH + timedelta(days=int(day))).isoformat()
+
+
+def latest(frame: pl.DataFrame, key: tuple[str, ...]) -> pl.DataFrame:
+    """The latest version of each record."""
+    return frame.filter(pl.col("_ver") == pl.col("_ver").max().over(list(key)))
+
+
+def ordered(frame: pl.DataFrame, feed: str) -> pl.DataFrame:
+    return frame.sort([*ORDER_BY[feed], "_ver"], maintain_order=True)
+
+
+def _annotate(frame: pl.DataFrame, feed: str) -> pl.DataFrame:
+    exprs = {
+        "__kind": pl.col("_dirt_kind") if "_dirt_kind" in frame.columns else pl.lit(None),
+        "__expect": pl.when(pl.col("_dirt_kind").is_not_null()).then(pl.lit("loaded"))
+        if "_dirt_kind" in frame.columns
+        else pl.lit(None),
+        "__reason": pl.lit(None, dtype=pl.String),
+    }
+    frame = frame.with_columns(**{k: v.cast(pl.String) for k, v in exprs.items()})
+    if feed in WITH_FITZPATRICK:
+        frame = frame.with_columns(
+            __fst_odd=pl.col("_fst").is_in(list(FST_UNRECOGNISED))
+            & pl.col("fitzpatrick").is_not_null()
+        )
+    return frame
+
+
+def render(
+    frame: pl.DataFrame,
+    feed: str,
+    spec: ClinicSpec,
+    fmt: str,
+    relpath: str,
+    planter: Planter | None = None,
+) -> Rendered:
+    """File bytes of a frame of typed records in the clinic's format."""
+    profile = spec.profile
+    columns = file_columns(feed, profile)
+    frame = _annotate(ordered(frame, feed), feed)
+    items: list[DirtItem] = []
+    extra = profile.extra_columns.get(feed)
+    if extra:
+        items.append(DirtItem("extra_column", feed, relpath, None, "loaded", None))
+    if fmt in ("csv", "csv.gz"):
+        text = encode_text(frame, feed, profile, spec.timezone, columns)
+        if planter is not None:
+            text = planter(text)
+        data = csv_bytes(text, header_names(columns, profile), crlf=profile.crlf, bom=profile.bom)
+        if fmt == "csv.gz":
+            data = gzip_bytes(data)
+    else:
+        text = encode_typed(frame, feed, profile, spec.timezone, columns, fmt)
+        if fmt == "parquet":
+            data = parquet_bytes(text)
+        else:
+            data = xlsx_bytes(text, header_names(columns, profile), feed)
+    items.extend(annotations(text, feed, relpath))
+    return Rendered(data, text.height, items)
+
+
+def survey_lines(frame: pl.DataFrame, spec: ClinicSpec) -> pl.DataFrame:
+    """Survey-app submissions as JSON lines (one per submission), in landing order."""
+    if frame.height == 0:
+        return pl.DataFrame({"line": []}, schema={"line": pl.String})
+    answers = frame.sort(["collected_at", "submission_id"], maintain_order=True).with_columns(
+        _answer=_text(
+            '{"instrument": "', pl.col("instrument"), '", "score": ', number_text("score"), "}"
+        ),
+        _submitted=timestamp_text("collected_at", "offset", spec.timezone),
+    )
+    grouped = answers.group_by("submission_id", maintain_order=True).agg(
+        pl.col("patient_ref").first(),
+        pl.col("session_id").first(),
+        pl.col("timepoint").first(),
+        pl.col("channel").first(),
+        pl.col("_submitted").first(),
+        pl.col("_answer").str.join(", ").alias("_answers"),
+    )
+    session = (
+        pl.when(pl.col("session_id").is_null())
+        .then(pl.lit("null"))
+        .otherwise(_text('"', pl.col("session_id"), '"'))
+    )
+    timepoint = (
+        pl.when(pl.col("timepoint").is_null())
+        .then(pl.lit(""))
+        .otherwise(_text(', "timepoint": "', pl.col("timepoint"), '"'))
+    )
+    line = _text(
+        '{"submission_id": "',
+        pl.col("submission_id"),
+        '", "clinic": {"id": "',
+        spec.clinic_id,
+        '", "patient_ref": "',
+        pl.col("patient_ref"),
+        '"}, "session_id": ',
+        session,
+        timepoint,
+        ', "channel": "',
+        pl.col("channel"),
+        '", "submitted_at": "',
+        pl.col("_submitted"),
+        '", "answers": [',
+        pl.col("_answers"),
+        "]}",
+    )
+    return grouped.select(line.alias("line"))
+
+
+def _text(*parts: str | pl.Expr) -> pl.Expr:
+    """Concatenate literal text and expressions."""
+    return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in parts])
+
+
+@dataclass
+class ClinicRecords:
+    """A clinic's record versions per feed (see versions.py) and reference frames."""
+
+    spec: ClinicSpec
+    providers: pl.DataFrame
+    devices: pl.DataFrame
+    feeds: dict[str, pl.DataFrame]  # patients, consultations, sessions, outcomes, side_effects
+
+
+def write_clinic(
+    writer: LandingWriter,
+    records: ClinicRecords,
+    as_of_day: int,
+    days: int,
+    rng: np.random.Generator,
+) -> None:
+    """All files of one clinic: reference feeds, base exports, whole-file dirt, dailies."""
+    spec = records.spec
+    profile = spec.profile
+    cid = spec.clinic_id
+    as_of = day_text(as_of_day)
+    for feed, frame in (("providers", records.providers), ("devices", records.devices)):
+        fmt = "csv.gz" if profile.format(feed) == "csv.gz" else "csv"
+        name = f"{cid}_full_{as_of}.{fmt}"
+        rendered = render(frame, feed, spec, fmt, writer.relpath(feed, name))
+        writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+
+    for feed in ("patients", "consultations", "sessions", "side_effects"):
+        _write_feed(writer, records, feed, as_of_day, days, rng)
+    _write_outcomes(writer, records, as_of_day, days, rng)
+    if spec.index in (0, 1):
+        _whole_file_dirt(writer, records, as_of_day, rng)
+
+
+def _planter(feed: str, spec: ClinicSpec, rng: np.random.Generator) -> Planter | None:
+    profile = spec.profile
+    style = profile.ts_style(feed)
+    cid = spec.clinic_id
+    if feed == "sessions":
+        return lambda t: dirt.plant_sessions(t, cid, style, profile.fluence_units > 0.5, rng)
+    if feed == "side_effects":
+        return lambda t: dirt.plant_side_effects(t, cid, style == "dmy", rng)
+    if feed == "consultations":
+        return lambda t: dirt.plant_consultations(t, cid, style, rng)
+    if feed == "patients":
+        return lambda t: dirt.plant_patients(t, rng)
+    if feed == "outcomes":
+        return lambda t: dirt.plant_outcomes(t, cid, rng)
+    return None
+
+
+def _write_feed(
+    writer: LandingWriter,
+    records: ClinicRecords,
+    feed: str,
+    as_of_day: int,
+    days: int,
+    rng: np.random.Generator,
+) -> None:
+    spec = records.spec
+    profile = spec.profile
+    cid = spec.clinic_id
+    as_of = day_text(as_of_day)
+    frame = records.feeds[feed]
+    if feed == "outcomes":
+        frame = frame.filter(~pl.col("_app"))
+    key = KEYS[feed]
+    fmt = profile.format(feed)
+    base = frame.filter(pl.col("_land_day") <= as_of_day)
+    full = latest(base.filter(~pl.col("_corr")), key)
+    if feed == "patients":
+        late = full.filter(pl.col("_late"))
+        full = full.filter(~pl.col("_late"))
+    planter = _planter(feed, spec, rng) if spec.dirty and fmt in ("csv", "csv.gz") else None
+    name = f"{cid}_full_{as_of}.{fmt}"
+    rendered = render(full, feed, spec, fmt, writer.relpath(feed, name), planter)
+    writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+
+    corrections = base.filter(pl.col("_corr"))
+    if corrections.height:
+        cfmt = profile.corrections_format(feed)
+        name = f"{cid}_corrections_{as_of}.{cfmt}"
+        rendered = render(corrections, feed, spec, cfmt, writer.relpath(feed, name))
+        writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+    if feed == "patients" and late.height:
+        lfmt = profile.late_patients_format
+        name = f"{cid}_late_{as_of}.{lfmt}"
+        rendered = render(late, feed, spec, lfmt, writer.relpath(feed, name))
+        writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+
+    if days > 0:
+        window = frame.filter(
+            (pl.col("_land_day") > as_of_day) & (pl.col("_land_day") <= as_of_day + days)
+        ).partition_by("_land_day", as_dict=True, maintain_order=True)
+        for (day,), daily in sorted(window.items()):
+            name = f"{cid}_{day_text(day)}.{fmt}"
+            rendered = render(daily, feed, spec, fmt, writer.relpath(feed, name))
+            writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+
+
+def _write_outcomes(
+    writer: LandingWriter,
+    records: ClinicRecords,
+    as_of_day: int,
+    days: int,
+    rng: np.random.Generator,
+) -> None:
+    _write_feed(writer, records, "outcomes", as_of_day, days, rng)
+    spec = records.spec
+    survey = spec.profile.survey
+    if survey is None:
+        return
+    app = records.feeds["outcomes"].filter(pl.col("_app"))
+    as_of = day_text(as_of_day)
+    base = app.filter(pl.col("_land_day") <= as_of_day)
+    name = f"survey_{spec.clinic_id}_full_{as_of}.{survey}"
+    lines = survey_lines(base, spec)
+    if spec.dirty:
+        lines = dirt.plant_survey(lines, spec.clinic_id, rng)
+    _write_lines(writer, name, lines, survey)
+    if days > 0:
+        window = app.filter(
+            (pl.col("_land_day") > as_of_day) & (pl.col("_land_day") <= as_of_day + days)
+        ).partition_by("_land_day", as_dict=True, maintain_order=True)
+        for (day,), daily in sorted(window.items()):
+            name = f"survey_{spec.clinic_id}_{day_text(day)}.{survey}"
+            _write_lines(writer, name, survey_lines(daily, spec), survey)
+
+
+def _write_lines(writer: LandingWriter, name: str, lines: pl.DataFrame, fmt: str) -> None:
+    relpath = writer.relpath("outcomes", name)
+    data = jsonl_bytes(lines["line"])
+    if fmt.endswith(".gz"):
+        data = gzip_bytes(data)
+    writer.write("outcomes", name, data, lines.height, annotations(lines, "outcomes", relpath))
+
+
+def _whole_file_dirt(
+    writer: LandingWriter, records: ClinicRecords, as_of_day: int, rng: np.random.Generator
+) -> None:
+    """Empty, header-only, truncated, misplaced, half-written and re-delivered files."""
+    spec = records.spec
+    cid = spec.clinic_id
+    as_of = day_text(as_of_day)
+    yesterday = day_text(as_of_day - 1)
+    profile = spec.profile
+    if spec.index == 0:
+        # a daily extract of a day without side effects: header only
+        name = f"{cid}_{yesterday}.csv"
+        header = ",".join(header_names(file_columns("side_effects", profile), profile)) + "\n"
+        writer.write(
+            "side_effects",
+            name,
+            header.encode(),
+            0,
+            [
+                DirtItem(
+                    "header_only_file",
+                    "side_effects",
+                    writer.relpath("side_effects", name),
+                    None,
+                    "file_empty",
+                    None,
+                )
+            ],
+        )
+        # an empty file
+        name = f"{cid}_{yesterday}.csv"
+        writer.write(
+            "outcomes",
+            name,
+            b"",
+            0,
+            [
+                DirtItem(
+                    "empty_file",
+                    "outcomes",
+                    writer.relpath("outcomes", name),
+                    None,
+                    "file_empty",
+                    None,
+                )
+            ],
+        )
+        # the devices export dropped into the sessions folder
+        name = f"{cid}_devices_export.csv"
+        rendered = render(records.devices, "devices", spec, "csv", writer.relpath("sessions", name))
+        writer.write(
+            "sessions",
+            name,
+            rendered.data,
+            rendered.rows,
+            [
+                DirtItem(
+                    "wrong_feed_file",
+                    "sessions",
+                    writer.relpath("sessions", name),
+                    None,
+                    "file_quarantined",
+                    "missing_columns",
+                )
+            ],
+        )
+        # a file still being written
+        full = (writer.out / "sessions" / f"{cid}_full_{as_of}.csv").read_bytes()
+        name = f"{cid}_upload.csv.part"
+        writer.write(
+            "sessions",
+            name,
+            full[: max(len(full) // 3, 1)],
+            0,
+            [
+                DirtItem(
+                    "partial_file",
+                    "sessions",
+                    writer.relpath("sessions", name),
+                    None,
+                    "ignored",
+                    None,
+                )
+            ],
+        )
+        # the same patients export delivered again under another name
+        source = writer.out / "patients" / f"{cid}_full_{as_of}.csv"
+        name = f"{cid}_full_{as_of}_resent.csv"
+        writer.write(
+            "patients",
+            name,
+            source.read_bytes(),
+            0,
+            [
+                DirtItem(
+                    "redelivered_file",
+                    "patients",
+                    writer.relpath("patients", name),
+                    None,
+                    "file_duplicate",
+                    None,
+                )
+            ],
+        )
+    if spec.index == 1:
+        # a gzip cut off mid-stream
+        sessions = records.feeds["sessions"].filter(pl.col("_land_day") <= as_of_day - 1)
+        sample = latest(sessions, KEYS["sessions"]).tail(200)
+        fmt = "csv.gz"
+        name = f"{cid}_{yesterday}.{fmt}"
+        rendered = render(sample, "sessions", spec, fmt, writer.relpath("sessions", name))
+        cut = rendered.data[: max(len(rendered.data) * 3 // 5, 20)]
+        writer.write(
+            "sessions",
+            name,
+            cut,
+            0,
+            [
+                DirtItem(
+                    "truncated_gzip",
+                    "sessions",
+                    writer.relpath("sessions", name),
+                    None,
+                    "file_quarantined",
+                    "unreadable_file",
+                )
+            ],
+        )
+
+
+def clinics_file(writer: LandingWriter, clinics: pl.DataFrame, as_of_day: int) -> None:
+    """The chain's clinics feed (always ISO, with offsets)."""
+    stamps = []
+    for row in clinics.iter_rows(named=True):  # one per clinic
+        frame = pl.DataFrame({"t": [row["updated_at"]]})
+        stamps.append(frame.select(timestamp_text("t", "offset", row["timezone"])).item())
+    text = clinics.with_columns(
+        opened_on=pl.col("opened_on").dt.strftime("%Y-%m-%d"),
+        updated_at=pl.Series(stamps, dtype=pl.String),
+    ).select(COLUMNS["clinics"])
+    name = f"clinics_{day_text(as_of_day)}.csv"
+    writer.write("clinics", name, csv_bytes(text, list(COLUMNS["clinics"])), text.height, [])
