@@ -123,7 +123,8 @@ def test_the_marts_hold_exactly_the_clean_worlds_completed_sessions(world):
     # Corrections landed later win: every fluence is the clean world's final value.
     assert all(abs(found[key] - expected[key]) < 1e-9 for key in expected)
     aborted = set(sessions.filter(pl.col("status") == "aborted")["session_id"])
-    assert {row[0] for row in published(data, "select session_id from marts.fct_aborted_sessions")} == aborted
+    found_aborted = published(data, "select session_id from marts.fct_aborted_sessions")
+    assert {row[0] for row in found_aborted} == aborted
 
 
 def test_no_direct_identifier_reaches_the_published_warehouse(world):
