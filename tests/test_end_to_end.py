@@ -174,3 +174,17 @@ def test_a_second_refresh_over_the_same_landing_changes_nothing(world):
     assert result.ingest.files == []
     assert len(after.pop("ops.refresh_runs")) == len(before.pop("ops.refresh_runs")) + 1
     assert after == before
+
+
+def test_nightly_increments_converge_to_a_one_shot_refresh(tmp_path, monkeypatch):
+    monkeypatch.setenv("TONING_SECRET", "one-chain-one-secret")  # the same pseudonyms in both
+    landing = tmp_path / "landing"
+    generate_landing("tiny", landing, seed=11)
+    nightly = DataDir(tmp_path / "nightly")
+    run_refresh(landing, nightly)
+    generate_landing("tiny", landing, seed=11, days=3)  # three more daily extracts land
+    result = run_refresh(landing, nightly)
+    assert result.ingest.files, "the daily files were loaded as new batches"
+    once = DataDir(tmp_path / "once")
+    run_refresh(landing, once)
+    assert snapshot(nightly.warehouse) == snapshot(once.warehouse)
