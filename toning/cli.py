@@ -100,6 +100,8 @@ def serve(
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "viewer",
     ]
     console.print(f"Dashboards: [bold]http://localhost:{port}[/bold]  (Ctrl+C to stop)")
     console.file.flush()
