@@ -99,3 +99,20 @@ def ingest(landing: Landing, data_dir: DataDir):
         return summary, Warehouse(data_dir)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory) -> tuple[Path, DataDir]:
+    """The demo tier generated (seed 42) and refreshed once per test session: (landing, data).
+
+    Read it only; tests that refresh again need their own landing zone.
+    """
+    from toning.generate import generate_landing
+    from toning.refresh import run_refresh
+
+    root = tmp_path_factory.mktemp("demo_warehouse")
+    landing = root / "landing"
+    generate_landing("demo", landing, seed=42)
+    data = DataDir(root / "data")
+    run_refresh(landing, data)
+    return landing, data
