@@ -11,17 +11,20 @@
     {{ _wilson_bound(successes, trials, z, '+') }}
 {%- endmacro -%}
 
-{#- Wilson score interval bound of a proportion; null when there are no trials. -#}
+{#-
+    Wilson score interval bound of a proportion; null when there are no trials. Clamped to
+    [0, 1]: at 0 or all successes the bound is exact in theory but off by ~1e-17 in doubles.
+-#}
 {%- macro _wilson_bound(successes, trials, z, sign) -%}
-    case when {{ trials }} > 0 then (
+    case when {{ trials }} > 0 then {{ 'greatest(0.0, ' if sign == '-' else 'least(1.0, ' }}(
         (cast({{ successes }} as double) / {{ trials }} + {{ z }} * {{ z }} / (2.0 * {{ trials }}))
         {{ sign }} {{ z }} * sqrt(
             (cast({{ successes }} as double) / {{ trials }})
             * (1 - cast({{ successes }} as double) / {{ trials }}) / {{ trials }}
             + {{ z }} * {{ z }} / (4.0 * {{ trials }} * {{ trials }})
         )
-    ) / (1 + {{ z }} * {{ z }} / {{ trials }}) end
-{%- endmacro -%}
+    ) / (1 + {{ z }} * {{ z }} / {{ trials }})) end
+{%- endmacro %}
 
 {#-
     Half-width of the t-based 95 % interval of a mean: t(0.975, n - 1) * sd / sqrt(n).

@@ -1,4 +1,6 @@
--- One row per treatment course (see int_courses for the rules).
+-- One row per treatment course (see int_courses for the rules), with side-effect flags: a
+-- course has an adverse (pigmentary, serious) event when any of its sessions has one
+-- (int_sessions_ae_flagged).
 with
 
 courses as (
@@ -7,31 +9,64 @@ courses as (
 
 ),
 
+sessions as (
+
+    select * from {{ ref('int_sessions_coursed') }}
+
+),
+
+ae_flags as (
+
+    select * from {{ ref('int_sessions_ae_flagged') }}
+
+),
+
+course_ae_flags as (
+
+    select
+        sessions.course_id,
+        cast(sum(ae_flags.adverse_events) as integer) as adverse_events,
+        max(case when ae_flags.has_adverse_event then 1 else 0 end) as adverse_flag,
+        max(case when ae_flags.has_pigmentary_event then 1 else 0 end) as pigmentary_flag,
+        max(case when ae_flags.has_serious_event then 1 else 0 end) as serious_flag
+    from sessions
+    inner join ae_flags
+        on sessions.session_id = ae_flags.session_id
+    group by sessions.course_id
+
+),
+
 final as (
 
     select
-        course_id,
-        patient_key,
-        clinic_id,
-        treatment_area,
-        course_number,
-        course_type,
-        status,
-        fitzpatrick,
-        fitzpatrick_is_range,
-        fitzpatrick_source,
-        primary_concern,
-        first_session_at,
-        last_session_at,
-        first_session_on_local,
-        last_session_on_local,
-        sessions,
-        planned_sessions,
-        planned_interval_days,
-        plan_consultation_id,
-        as_of_date,
-        days_since_last_session
+        courses.course_id,
+        courses.patient_key,
+        courses.clinic_id,
+        courses.treatment_area,
+        courses.course_number,
+        courses.course_type,
+        courses.status,
+        courses.fitzpatrick,
+        courses.fitzpatrick_is_range,
+        courses.fitzpatrick_source,
+        courses.primary_concern,
+        courses.first_session_at,
+        courses.last_session_at,
+        courses.first_session_on_local,
+        courses.last_session_on_local,
+        courses.sessions,
+        courses.planned_sessions,
+        courses.planned_interval_days,
+        courses.plan_consultation_id,
+        courses.as_of_date,
+        courses.days_since_last_session,
+        coalesce(course_ae_flags.adverse_events, 0) as adverse_events,
+        coalesce(course_ae_flags.adverse_flag, 0) = 1 as has_adverse_event,
+        coalesce(course_ae_flags.pigmentary_flag, 0) = 1 as has_pigmentary_event,
+        coalesce(course_ae_flags.serious_flag, 0) = 1 as has_serious_event
     from courses
+    left join course_ae_flags
+        on courses.course_id = course_ae_flags.course_id
 
 )
 
