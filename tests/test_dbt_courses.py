@@ -225,7 +225,9 @@ def sessions_of(build: Path, patient_key: str) -> list[tuple]:
 
 def test_build_passes_every_test_and_publishes_tables_only(built):
     result, build = built
-    statuses = {r["status"] for r in json.loads(result.run_results_path.read_text())["results"]}
+    results = json.loads(result.run_results_path.read_text())["results"]
+    # Exposures (the dashboards) are declared, not built: dbt reports them as no-op.
+    statuses = {r["status"] for r in results if not r["unique_id"].startswith("exposure.")}
     assert statuses <= {"success", "pass", "warn"}, statuses
     objects = query(
         build,
@@ -235,6 +237,7 @@ def test_build_passes_every_test_and_publishes_tables_only(built):
     assert {(schema, kind) for schema, kind, _ in objects} == {
         ("intermediate", "BASE TABLE"),
         ("marts", "BASE TABLE"),
+        ("reference", "BASE TABLE"),  # the seeds
         ("staging", "BASE TABLE"),
     }
 
