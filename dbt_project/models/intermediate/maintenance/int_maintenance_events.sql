@@ -50,15 +50,7 @@ candidates as (
         population.clinic_id,
         population.treatment_area,
         population.fitzpatrick,
-        case population.fitzpatrick
-            when 1 then 'I'
-            when 2 then 'II'
-            when 3 then 'III'
-            when 4 then 'IV'
-            when 5 then 'V'
-            when 6 then 'VI'
-            else 'unknown'
-        end as skin_type,
+        {{ skin_type_label('population.fitzpatrick') }} as skin_type,
         population.primary_concern,
         population.last_session_at,
         population.last_session_on_local as origin_on,

@@ -23,15 +23,7 @@ population as (
     select
         clinic_id,
         fitzpatrick,
-        case fitzpatrick
-            when 1 then 'I'
-            when 2 then 'II'
-            when 3 then 'III'
-            when 4 then 'IV'
-            when 5 then 'V'
-            when 6 then 'VI'
-            else 'unknown'
-        end as skin_type,
+        {{ skin_type_label('fitzpatrick') }} as skin_type,
         primary_concern,
         instrument,
         change,

@@ -23,15 +23,7 @@ population as (
     select
         sessions.clinic_id,
         sessions.fitzpatrick,
-        case sessions.fitzpatrick
-            when 1 then 'I'
-            when 2 then 'II'
-            when 3 then 'III'
-            when 4 then 'IV'
-            when 5 then 'V'
-            when 6 then 'VI'
-            else 'unknown'
-        end as skin_type,
+        {{ skin_type_label('sessions.fitzpatrick') }} as skin_type,
         sessions.primary_concern,
         sessions.session_id,
         sessions.patient_key,
