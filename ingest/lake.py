@@ -26,6 +26,11 @@ OPS_TABLES = {
         file_sha256 varchar, path varchar, feed varchar, record_number bigint,
         reason_code varchar, reason varchar, record json, run_id varchar
     """,
+    "dq_results": """
+        run_id varchar, checked_at timestamp, source varchar, check_name varchar,
+        subject varchar, severity varchar, status varchar, observed double, threshold double,
+        detail varchar, previous_status varchar
+    """,
     "refresh_runs": """
         run_id varchar, started_at timestamp, finished_at timestamp, status varchar,
         full_rebuild boolean, files_new bigint, rows_loaded bigint, rows_quarantined bigint,

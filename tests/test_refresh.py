@@ -71,8 +71,11 @@ def test_a_second_refresh_over_the_same_landing_changes_nothing(landing, data_di
     result = run_refresh(landing.root, data_dir)
     second = snapshot(data_dir.warehouse, ("staging", "marts", "ops"))
     assert result.ingest.files == []
+    # Run history grows by one run; everything else stays exactly as it was.
     runs = second.pop("ops.refresh_runs")
     first.pop("ops.refresh_runs")
+    checks = second.pop("ops.dq_results")
+    assert len(checks) == 2 * len(first.pop("ops.dq_results"))
     assert second == first
     assert len(runs) == 2
 

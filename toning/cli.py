@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from toning.config import DATA_DIR_ENV, REPO_ROOT, DataDir, default_data_dir, default_landing
 
@@ -31,7 +32,8 @@ DataDirOption = Annotated[
 
 
 def _say(message: str) -> None:
-    console.print(f"[dim]{datetime.now():%H:%M:%S}[/dim] {message}")
+    """Progress from the services: plain text (a path or a reason may contain brackets)."""
+    console.print(f"[dim]{datetime.now():%H:%M:%S}[/dim] {escape(message)}")
 
 
 @app.command()
@@ -74,7 +76,7 @@ def refresh(
         console.print(f"[bold red]refresh failed:[/bold red] {error}")
         console.print("The previously published warehouse was left untouched.")
         raise typer.Exit(1) from None
-    _say(f"[green]refresh {result.run_id} published[/green] in {result.seconds:.1f} s")
+    console.print(f"[green]refresh {result.run_id} published[/green] in {result.seconds:.1f} s")
 
 
 @app.command()

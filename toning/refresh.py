@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from expectations.checks import CheckResult, record_results, run_checks
 from ingest import lake
 from ingest.landing import LandingFile, archive_path
 from ingest.run import IngestSummary, ingest_landing
 from toning.config import DataDir
-from toning.dbt import DBT_PROJECT_DIR, run_dbt
+from toning.dbt import DBT_PROJECT_DIR, DbtResult, run_dbt
 
 Progress = Callable[[str], None]
 PUBLISHED_OPS_TABLES = tuple(lake.OPS_TABLES)
@@ -90,7 +91,9 @@ def run_refresh(
                 f" loaded, {summary.total('rows_quarantined'):,} quarantined,"
                 f" {summary.total('rows_duplicate'):,} duplicate; {summary.unchanged} unchanged"
             )
-            dbt_seconds = _build(data, dbt_project, progress)
+            dbt = _build(data, dbt_project, progress)
+            dbt_seconds = dbt.elapsed_s
+            _quality_gate(data, run_id, dbt.run_results_path, progress)
             _copy_ops_tables(data, run_id)
             os.replace(data.build_dir / data.warehouse.name, data.warehouse)
             progress(f"published {data.warehouse}")
@@ -101,7 +104,7 @@ def run_refresh(
     return RefreshResult(run_id, summary, dbt_seconds, time.monotonic() - started, data.warehouse)
 
 
-def _build(data: DataDir, dbt_project: Path, progress: Progress) -> float:
+def _build(data: DataDir, dbt_project: Path, progress: Progress) -> DbtResult:
     target = data.build_dir / data.warehouse.name
     if data.build_dir.exists():
         shutil.rmtree(data.build_dir)
@@ -120,7 +123,34 @@ def _build(data: DataDir, dbt_project: Path, progress: Progress) -> float:
             f"{result.output_tail}"
         )
     progress(f"dbt build: done in {result.elapsed_s:.1f} s")
-    return result.elapsed_s
+    return result
+
+
+def _quality_gate(data: DataDir, run_id: str, run_results: Path, progress: Progress) -> None:
+    """Run the data-quality checks, keep every result, and stop on a failed fatal check."""
+    with lake.connect(data.build_dir / data.warehouse.name) as con:
+        con.execute(f"attach '{data.lake}' as lake (read_only)")
+        results = run_checks(con, run_id, run_results)
+    with lake.connect(data.lake) as con:
+        changed = record_results(con, run_id, results)
+    for result in changed:
+        now = "passes" if result.passed else "fails"
+        progress(f"data quality change: {result.describe()} now {now}")
+    failed = [r for r in results if not r.passed]
+    for result in failed:
+        progress(f"data quality {result.severity}: {result.describe()}")
+    progress(f"data quality: {len(results) - len(failed)} of {len(results)} checks passed")
+    fatal = [r for r in failed if r.severity == "fatal"]
+    if fatal:
+        raise RefreshError(
+            "data-quality gate: "
+            + "; ".join(_shorten(r) for r in fatal)
+            + " (every result is in ops.dq_results)"
+        )
+
+
+def _shorten(result: CheckResult) -> str:
+    return result.describe()[:300]
 
 
 def _copy_ops_tables(data: DataDir, run_id: str) -> None:

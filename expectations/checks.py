@@ -1,0 +1,281 @@
+"""The data-quality gate: checks on this run's batches and on the freshly built warehouse.
+
+Each check has a severity from `thresholds.yml`: a failed `fatal` check stops the publish, a
+failed `warn` check is published as a finding. Every result, passed or not, goes to
+`ops.dq_results`, so a run can be compared with the one before it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import yaml
+
+THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.yml"
+SHOWN_SUBJECTS = 5
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    source: str  # warehouse | dbt
+    check: str
+    subject: str | None  # the feed, clinic or dbt test a result is about
+    severity: str  # fatal | warn
+    passed: bool
+    observed: float | None
+    threshold: float | None
+    detail: str
+
+    def describe(self) -> str:
+        about = f" [{self.subject}]" if self.subject else ""
+        return f"{self.check}{about}: {self.detail}"
+
+
+def load_thresholds(path: Path = THRESHOLDS_FILE) -> dict[str, dict]:
+    return yaml.safe_load(path.read_text())["checks"]
+
+
+def run_checks(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    dbt_run_results: Path | None,
+    thresholds: dict[str, dict] | None = None,
+) -> list[CheckResult]:
+    """All checks. `con` is the built warehouse with the lake attached as `lake`."""
+    limits = thresholds or load_thresholds()
+    results: list[CheckResult] = []
+    results += _rejected_batches(con, run_id, limits)
+    results += _duplicate_shares(con, run_id, limits)
+    results += _feed_volumes(con, run_id, limits)
+    results += _clinic_freshness(con, limits)
+    for check, sql in SHARE_CHECKS.items():
+        results.append(_share(con, check, sql, limits[check]))
+    if dbt_run_results and dbt_run_results.exists():
+        results += _dbt_tests(dbt_run_results, limits["dbt_tests"])
+    return results
+
+
+def record_results(
+    con: duckdb.DuckDBPyConnection, run_id: str, results: list[CheckResult]
+) -> list[CheckResult]:
+    """Append to ops.dq_results (`con` is the lake), each with the status it had the last time
+    it was checked. Returns the results whose status changed since then."""
+    previous = dict(
+        ((check, subject), status)
+        for check, subject, status in con.execute(
+            "select check_name, subject, status from ops.dq_results"
+            " where run_id = (select max(run_id) from ops.dq_results where run_id < ?)",
+            [run_id],
+        ).fetchall()
+    )
+    checked_at = datetime.now(UTC).replace(tzinfo=None)
+    con.executemany(
+        "insert into ops.dq_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [
+                run_id,
+                checked_at,
+                r.source,
+                r.check,
+                r.subject,
+                r.severity,
+                "pass" if r.passed else "fail",
+                r.observed,
+                r.threshold,
+                r.detail,
+                previous.get((r.check, r.subject)),
+            ]
+            for r in results
+        ],
+    )
+    return [
+        r
+        for r in results
+        if (r.check, r.subject) in previous
+        and previous[(r.check, r.subject)] != ("pass" if r.passed else "fail")
+    ]
+
+
+def _result(
+    check, limit, observed, passed, detail, subject=None, threshold=None, source="warehouse"
+):
+    return CheckResult(
+        source,
+        check,
+        subject,
+        limit["severity"],
+        passed,
+        None if observed is None else float(observed),
+        threshold if threshold is not None else limit.get("max"),
+        detail,
+    )
+
+
+def _rejected_batches(con, run_id: str, limits: dict) -> list[CheckResult]:
+    checks = {
+        "batch_fully_rejected": (
+            "status = 'loaded' and rows_read > 0 and rows_loaded + rows_duplicate = 0",
+            "every row of {} failed validation",
+        ),
+        "files_quarantined_whole": ("status = 'quarantined'", "quarantined whole: {}"),
+    }
+    results = []
+    for check, (condition, message) in checks.items():
+        paths = [
+            row[0]
+            for row in con.execute(
+                f"select path from lake.ops.ingest_files where run_id = ? and {condition}"
+                " order by path",
+                [run_id],
+            ).fetchall()
+        ]
+        limit = limits[check]
+        shown = ", ".join(paths[:SHOWN_SUBJECTS]) + (" …" if len(paths) > SHOWN_SUBJECTS else "")
+        detail = message.format(shown) if paths else "none this run"
+        results.append(_result(check, limit, len(paths), len(paths) <= limit["max"], detail))
+    return results
+
+
+def _duplicate_shares(con, run_id: str, limits: dict) -> list[CheckResult]:
+    limit = limits["duplicate_rows_share"]
+    rows = con.execute(
+        "select feed, sum(rows_duplicate) / sum(rows_read) from lake.ops.ingest_files"
+        " where run_id = ? and rows_read > 0 group by feed order by feed",
+        [run_id],
+    ).fetchall()
+    return [
+        _result(
+            "duplicate_rows_share",
+            limit,
+            share,
+            share <= limit["max"],
+            f"{share:.1%} of the rows received were duplicates",
+            subject=feed,
+        )
+        for feed, share in rows
+    ]
+
+
+def _feed_volumes(con, run_id: str, limits: dict) -> list[CheckResult]:
+    limit = limits["feed_volume_vs_trailing_runs"]
+    rows = con.execute(
+        """
+        with per_run as (
+            select run_id, feed, sum(rows_loaded) as rows_loaded
+            from lake.ops.ingest_files
+            where status = 'loaded'
+            group by run_id, feed
+        ),
+        ranked as (
+            select *, row_number() over (partition by feed order by run_id desc) as recency
+            from per_run
+            where run_id < ?
+        )
+        select
+            current.feed,
+            current.rows_loaded,
+            count(ranked.run_id),
+            min(ranked.rows_loaded),
+            max(ranked.rows_loaded)
+        from per_run as current
+        left join ranked
+            on current.feed = ranked.feed and ranked.recency <= ?
+        where current.run_id = ?
+        group by current.feed, current.rows_loaded
+        order by current.feed
+        """,
+        [run_id, limit["trailing_runs"], run_id],
+    ).fetchall()
+    results = []
+    for feed, loaded, prior_runs, low, high in rows:
+        if prior_runs < limit["min_prior_runs"]:
+            passed, detail = True, f"{loaded:,} rows; {prior_runs} earlier run(s): too few to judge"
+        else:
+            floor, ceiling = low * limit["low_factor"], high * limit["high_factor"]
+            passed = floor <= loaded <= ceiling
+            detail = (
+                f"{loaded:,} rows loaded; the last {prior_runs} runs loaded {low:,} to {high:,}"
+            )
+        results.append(_result("feed_volume_vs_trailing_runs", limit, loaded, passed, detail, feed))
+    return results
+
+
+def _clinic_freshness(con, limits: dict) -> list[CheckResult]:
+    limit = limits["clinic_freshness_days"]
+    rows = con.execute(
+        """
+        select
+            sessions.clinic_id,
+            date_diff('day', max(cast(sessions.started_at_local as date)), max(as_of.as_of_date))
+        from marts.fct_sessions as sessions
+        cross join intermediate.int_as_of_date as as_of
+        group by sessions.clinic_id
+        order by sessions.clinic_id
+        """
+    ).fetchall()
+    return [
+        _result(
+            "clinic_freshness_days",
+            limit,
+            days,
+            days <= limit["max"],
+            f"last completed session {days} day(s) before the as-of date",
+            subject=clinic,
+        )
+        for clinic, days in rows
+    ]
+
+
+SHARE_CHECKS = {
+    "sessions_unknown_skin_type_share": (
+        "select avg(case when fitzpatrick is null then 1.0 else 0.0 end), count(*)"
+        " from marts.fct_sessions"
+    ),
+    "orphan_sessions_share": (
+        "select avg(case when patients.patient_key is null then 1.0 else 0.0 end), count(*)"
+        " from marts.fct_sessions as sessions left join marts.dim_patients as patients"
+        " on sessions.patient_key = patients.patient_key"
+    ),
+    "fluence_out_of_range_share": (
+        "select avg(case when fluence_out_of_range then 1.0 else 0.0 end), count(*)"
+        " from marts.fct_sessions"
+    ),
+    "timepoint_disagreement_share": (
+        "select avg(case when finding = 'disagrees' then 1.0 else 0.0 end), count(*)"
+        " from intermediate.int_outcomes_timepoint_checks"
+        " where finding in ('agrees', 'disagrees')"
+    ),
+}
+
+
+def _share(con, check: str, sql: str, limit: dict) -> CheckResult:
+    share, rows = con.execute(sql).fetchone()
+    if not rows:
+        return _result(check, limit, None, True, "nothing to measure yet")
+    return _result(check, limit, share, share <= limit["max"], f"{share:.2%} of {rows:,}")
+
+
+def _dbt_tests(run_results: Path, limit: dict) -> list[CheckResult]:
+    results = []
+    for test in json.loads(run_results.read_text())["results"]:
+        if not test["unique_id"].startswith(("test.", "unit_test.")):
+            continue
+        failures = test.get("failures") or 0
+        status = test["status"]
+        results.append(
+            CheckResult(
+                "dbt",
+                "dbt_tests",
+                test["unique_id"].split(".", 2)[-1],
+                "fatal" if status in ("fail", "error") else limit["severity"],
+                status == "pass",
+                float(failures),
+                None,
+                f"{status}: {failures} failing row(s)" if status != "pass" else "pass",
+            )
+        )
+    return results
