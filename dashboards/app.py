@@ -9,5 +9,8 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 st.set_page_config(page_title="Laser toning outcomes", page_icon="✨", layout="wide")
-pages = [st.Page("app_pages/overview.py", title="Overview", icon="📊", default=True)]
+pages = [
+    st.Page("app_pages/overview.py", title="Overview", icon="📊", default=True),
+    st.Page("app_pages/data_quality.py", title="Data quality", icon="🩺"),
+]
 st.navigation(pages).run()

@@ -25,6 +25,11 @@ def warehouse_path() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV) or "data") / "warehouse.duckdb"
 
 
+def data_docs_index() -> Path:
+    """Where the refresh builds Great Expectations' Data Docs (beside the warehouse)."""
+    return warehouse_path().parent / "data_docs" / "index.html"
+
+
 def query(sql: str, params: list | None = None, path: Path | None = None) -> pd.DataFrame:
     path = path or warehouse_path()
     if not path.exists():
@@ -66,5 +71,53 @@ def _last_refresh(path: Path) -> pd.DataFrame:
         "select run_id, started_at, finished_at, status, files_new, rows_loaded,"
         " rows_quarantined, rows_duplicate from ops.refresh_runs"
         " where status = 'published' order by started_at desc limit 1",
+        path=path,
+    )
+
+
+def quality_results() -> pd.DataFrame:
+    return _quality_results(warehouse_path())
+
+
+def quarantine_summary() -> pd.DataFrame:
+    return _quarantine_summary(warehouse_path())
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _quality_results(path: Path) -> pd.DataFrame:
+    """Every data-quality result of the latest checked run, with its status the time before."""
+    return query(
+        """
+        select run_id, severity, status, previous_status, source, check_name, subject,
+            observed, threshold, detail,
+            case
+                when previous_status is null then 'first check'
+                when previous_status = status then 'unchanged'
+                when status = 'fail' then 'newly failing'
+                else 'fixed'
+            end as change
+        from ops.dq_results
+        where run_id = (select max(run_id) from ops.dq_results)
+        order by status, severity, source desc, check_name, subject
+        """,
+        path=path,
+    )
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _quarantine_summary(path: Path) -> pd.DataFrame:
+    """Quarantined records per feed and reason: in the latest run, and ever."""
+    return query(
+        """
+        select feed, reason_code,
+            coalesce(expectation, '(read before the suites: ' || reason_code || ')')
+                as expectation,
+            count(*) filter (where run_id = (select max(run_id) from ops.ingest_files))
+                as latest_run,
+            count(*) as all_runs
+        from ops.quarantine
+        group by all
+        order by all_runs desc, feed, reason_code
+        """,
         path=path,
     )

@@ -15,13 +15,15 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from expectations.suites import suite_rules
+
 THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.yml"
 SHOWN_SUBJECTS = 5
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    source: str  # warehouse | dbt
+    source: str  # gx | warehouse | dbt
     check: str
     subject: str | None  # the feed, clinic or dbt test a result is about
     severity: str  # fatal | warn
@@ -48,6 +50,7 @@ def run_checks(
     """All checks. `con` is the built warehouse with the lake attached as `lake`."""
     limits = thresholds or load_thresholds()
     results: list[CheckResult] = []
+    results += _suite_expectations(con, run_id, limits["suite_expectations"])
     results += _rejected_batches(con, run_id, limits)
     results += _duplicate_shares(con, run_id, limits)
     results += _feed_volumes(con, run_id, limits)
@@ -63,12 +66,14 @@ def record_results(
     con: duckdb.DuckDBPyConnection, run_id: str, results: list[CheckResult]
 ) -> list[CheckResult]:
     """Append to ops.dq_results (`con` is the lake), each with the status it had the last time
-    it was checked. Returns the results whose status changed since then."""
+    it was checked (a feed's suite is checked only on runs that received that feed). Returns
+    the results whose status changed since then."""
     previous = dict(
         ((check, subject), status)
         for check, subject, status in con.execute(
-            "select check_name, subject, status from ops.dq_results"
-            " where run_id = (select max(run_id) from ops.dq_results where run_id < ?)",
+            "select check_name, subject, status from ops.dq_results where run_id < ?"
+            " qualify row_number() over (partition by check_name, subject order by run_id desc)"
+            " = 1",
             [run_id],
         ).fetchall()
     )
@@ -113,6 +118,42 @@ def _result(
         threshold if threshold is not None else limit.get("max"),
         detail,
     )
+
+
+def _suite_expectations(con, run_id: str, limit: dict) -> list[CheckResult]:
+    """Per feed received this run, each expectation of its suite: the records it quarantined."""
+    broken = dict(
+        ((feed, name), count)
+        for feed, name, count in con.execute(
+            """
+            with broken as (
+                select feed, unnest(string_split(expectation, '; ')) as name
+                from lake.ops.quarantine
+                where run_id = ? and expectation is not null
+            )
+            select feed, name, count(*) from broken group by feed, name
+            """,
+            [run_id],
+        ).fetchall()
+    )
+    validated = con.execute(
+        "select feed, sum(rows_read) from lake.ops.ingest_files"
+        " where run_id = ? and status = 'loaded' group by feed order by feed",
+        [run_id],
+    ).fetchall()
+    results = []
+    for feed, rows in validated:
+        for rule in suite_rules(feed):
+            count = broken.get((feed, rule.name), 0)
+            detail = (
+                f"{count:,} of {rows:,} record(s) quarantined ({rule.reason_code})"
+                if count
+                else f"all {rows:,} record(s) meet it"
+            )
+            results.append(
+                _result(rule.name, limit, count, count <= limit["max"], detail, feed, source="gx")
+            )
+    return results
 
 
 def _rejected_batches(con, run_id: str, limits: dict) -> list[CheckResult]:

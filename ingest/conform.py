@@ -1,8 +1,8 @@
-"""Type one batch against its feed: cast every column, and split rows that break the contract.
+"""Type one batch against its feed: read every column as the contract's type.
 
-A row is quarantined, with every reason that applies, when a required field is empty, a value
-cannot be parsed, a code is not in its list, or a value is impossible (fluence, scores,
-severity). Everything else loads. Direct identifiers are never parsed into a reason message.
+Parsing never rejects a record: whether a record may load is the feed's expectation suite's
+decision (`expectations/suites.py`), made on what this module returns. Direct identifiers are
+passed through untouched, for the ingest to drop, and never reach the suites.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from dataclasses import dataclass
 import polars as pl
 
 from ingest import encodings as enc
-from ingest.feeds import FLUENCE_HARD_LIMITS, INSTRUMENT_RANGES, LOCAL_TIME_COLUMNS, Column, Feed
+from ingest.feeds import LOCAL_TIME_COLUMNS, Column, Feed
 from ingest.readers import RECORD_NUMBER, RawBatch
 
 DMY = "_dmy"
 TIMEZONE = "_timezone"
-REASON = "reason"
-REASON_CODE = "reason_code"
+UNPARSED = "__unparsed"
+GRADE = "__grade"
+HELPER_SUFFIXES = (UNPARSED, GRADE)  # columns for the suites only, never stored
 VALID_TIMEZONES = frozenset(zoneinfo.available_timezones())
 
 
@@ -65,8 +66,14 @@ class ClinicCalendar:
 
 @dataclass
 class Conformed:
-    good: pl.DataFrame
-    bad: pl.DataFrame
+    """Every record of a batch typed, with what the suites need to judge it.
+
+    A value that cannot be read as its type becomes null and its text is kept in
+    `<column>__unparsed`; an unknown code keeps its text. Nothing is rejected here: the
+    feed's expectation suite decides which records load.
+    """
+
+    parsed: pl.DataFrame
     ignored_columns: list[str]
 
 
@@ -89,31 +96,12 @@ def conform(batch: RawBatch, feed: Feed, calendar: ClinicCalendar) -> Conformed:
     timezones = sorted(set(frame[TIMEZONE].unique().to_list()))
 
     values: list[pl.Expr] = []
-    problems: list[pl.Expr] = []
     for column in feed.columns:
         dmy = pl.lit(False) if column.name in batch.typed_columns else pl.col(DMY)
-        column_values, column_problems = _parse_column(column, dmy, timezones)
-        values.extend(column_values)
-        problems.extend(column_problems)
-    problems.extend(_impossible_values(feed))
+        values.extend(_parse_column(column, dmy, timezones))
     if feed.name == "outcomes":
         values.extend(_outcome_source(frame, batch))
-
-    checked = frame.with_columns(
-        pl.concat_str(problems, separator="; ", ignore_nulls=True).alias(REASON)
-        if problems
-        else pl.lit(None, pl.String).alias(REASON)
-    ).with_columns(pl.when(pl.col(REASON) != "").then(pl.col(REASON)).alias(REASON))
-    is_bad = pl.col(REASON).is_not_null()
-    good = checked.filter(~is_bad).select(RECORD_NUMBER, *values)
-    raw_fields = [c.name for c in feed.columns if not c.pii]
-    bad = checked.filter(is_bad).select(
-        RECORD_NUMBER,
-        pl.col(REASON).str.extract(r"^(\w+):").alias(REASON_CODE),
-        REASON,
-        *raw_fields,
-    )
-    return Conformed(good, bad, ignored)
+    return Conformed(frame.select(RECORD_NUMBER, *values), ignored)
 
 
 def _with_clinic_calendar(
@@ -132,34 +120,32 @@ def _with_clinic_calendar(
     )
 
 
-def _problem(condition: pl.Expr, code: str, message: str | pl.Expr) -> pl.Expr:
-    text = pl.lit(f"{code}: ") + (pl.lit(message) if isinstance(message, str) else message)
-    return pl.when(condition).then(text)
+def unparsed(name: str) -> str:
+    """The helper column holding the text of values of `name` that could not be read."""
+    return f"{name}{UNPARSED}"
 
 
-def _quoted(column: str) -> pl.Expr:
-    return pl.lit(" '") + pl.col(column).str.strip_chars().str.slice(0, 40) + pl.lit("'")
+def severity_grade(name: str) -> str:
+    """The helper column holding a severity written as a number, to check its range."""
+    return f"{name}{GRADE}"
 
 
-def _parse_column(
-    column: Column, dmy: pl.Expr, timezones: list[str]
-) -> tuple[list[pl.Expr], list[pl.Expr]]:
-    """The typed value expression(s) of one column and its problem expressions.
+def _unparsed(name: str, invalid: pl.Expr) -> pl.Expr:
+    return pl.when(invalid).then(enc.blank_to_null(name)).alias(unparsed(name))
+
+
+def _parse_column(column: Column, dmy: pl.Expr, timezones: list[str]) -> list[pl.Expr]:
+    """The typed value expression(s) of one column, and its unparsed-text helper.
 
     `dmy` is true on rows whose dates and times are written DD/MM/YYYY.
     """
     name = column.name
-    problems: list[pl.Expr] = []
-    if column.required:
-        problems.append(
-            _problem(enc.blank_to_null(name).is_null(), "missing_required", f"{name} is empty")
-        )
     if column.pii:
-        if column.type == "date":  # kept only for the restricted identity store, never quoted
-            return [_parse_date(name, dmy).value.alias(name)], problems
-        return [pl.col(name).alias(name)], problems
+        if column.type == "date":  # kept only for the restricted identity store
+            return [_parse_date(name, dmy).value.alias(name)]
+        return [pl.col(name).alias(name)]
     if name == "patient_ref":
-        return [enc.blank_to_null(name).alias(name)], problems
+        return [enc.blank_to_null(name).alias(name)]
 
     if column.type == "fitzpatrick":
         value, is_range, unrecognised = enc.parse_fitzpatrick(name)
@@ -167,44 +153,40 @@ def _parse_column(
             value.alias(name),
             is_range.alias("fitzpatrick_is_range"),
             unrecognised.alias("fitzpatrick_unrecognised"),
-        ], problems
+        ]
     if column.type == "ts":
         utc, local, invalid = _parse_timestamp(name, dmy, timezones)
-        problems.append(_problem(invalid, "unparseable", pl.lit(f"{name}") + _quoted(name)))
-        outputs = [utc.alias(name)]
+        outputs = [utc.alias(name), _unparsed(name, invalid)]
         if name in LOCAL_TIME_COLUMNS:
             outputs.append(local.alias(f"{name}_local"))
-        return outputs, problems
+        return outputs
+    if column.type == "list":
+        # Unknown items stay in the list, for the suite's format check to name them.
+        return [enc.parse_code_list(name, column.codes or ()).value.alias(name)]
+    # An unknown code keeps its text, for the suite's allowed-codes check to name it.
+    if column.type == "severity":
+        known = enc.parse_severity(name).value
+        grade = enc.blank_to_null(name).cast(pl.Float64, strict=False)
+        return [
+            pl.coalesce(known, enc.blank_to_null(name)).alias(name),
+            grade.alias(severity_grade(name)),
+        ]
+    if column.codes is not None:
+        known = enc.parse_code(name, column.codes).value
+        return [pl.coalesce(known, enc.blank_to_null(name)).alias(name)]
 
     if column.type == "date":
         parsed = _parse_date(name, dmy)
-    elif column.type == "list":
-        parsed = enc.parse_code_list(name, column.codes or ())
-    elif column.codes is not None:
-        parsed = enc.parse_code(name, column.codes)
     else:
         parsed = {
             "str": lambda: enc.parse_str(name),
             "int": lambda: enc.parse_int(name),
             "dec": lambda: enc.parse_decimal(name),
             "bool": lambda: enc.parse_bool(name),
-            "severity": lambda: enc.parse_severity(name),
         }[column.type]()
-
-    if column.type == "severity":
-        out_of_range = enc.severity_out_of_range(name)
-        problems.append(_problem(out_of_range, "out_of_range", pl.lit(f"{name}") + _quoted(name)))
-        problems.append(
-            _problem(parsed.invalid & ~out_of_range, "unknown_code", pl.lit(name) + _quoted(name))
-        )
-    elif column.codes is not None:
-        problems.append(_problem(parsed.invalid, "unknown_code", pl.lit(name) + _quoted(name)))
-    else:
-        problems.append(_problem(parsed.invalid, "unparseable", pl.lit(name) + _quoted(name)))
-    if name == "timezone":
-        unknown_zone = parsed.value.is_not_null() & ~parsed.value.is_in(list(VALID_TIMEZONES))
-        problems.append(_problem(unknown_zone, "unknown_code", pl.lit(name) + _quoted(name)))
-    return [parsed.value.alias(name)], problems
+    if column.type == "str":
+        return [parsed.value.alias(name)]
+    return [parsed.value.alias(name), _unparsed(name, parsed.invalid)]
 
 
 def _parse_date(name: str, dmy: pl.Expr) -> enc.Parsed:
@@ -263,31 +245,3 @@ def _outcome_source(frame: pl.DataFrame, batch: RawBatch) -> list[pl.Expr]:
     )
     system = "survey_app" if batch.nested_survey else "clinic_system"
     return [submission.alias("submission_id"), pl.lit(system).alias("source_system")]
-
-
-def _impossible_values(feed: Feed) -> list[pl.Expr]:
-    if feed.name == "sessions":
-        low, high = FLUENCE_HARD_LIMITS
-        fluence = enc.parse_decimal("fluence_j_cm2").value
-        return [
-            _problem(
-                (fluence <= low) | (fluence > high),
-                "out_of_range",
-                pl.lit(f"fluence_j_cm2 must be above {low:g} and at most {high:g} J/cm2, got")
-                + _quoted("fluence_j_cm2"),
-            )
-        ]
-    if feed.name == "outcomes":
-        score = enc.parse_decimal("score").value
-        instrument = enc.blank_to_null("instrument").str.to_lowercase()
-        checks = []
-        for name, (low, high) in INSTRUMENT_RANGES.items():
-            checks.append(
-                _problem(
-                    (instrument == name) & ((score < low) | (score > high)),
-                    "out_of_range",
-                    pl.lit(f"score of {name} must be {low:g} to {high:g}, got") + _quoted("score"),
-                )
-            )
-        return checks
-    return []

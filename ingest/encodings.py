@@ -110,11 +110,6 @@ def parse_severity(column: str) -> Parsed:
     return Parsed(value, _invalid(value, text))
 
 
-def severity_out_of_range(column: str) -> pl.Expr:
-    text = blank_to_null(column)
-    return text.cast(pl.Float64, strict=False).is_not_null() & ~text.is_in(list(SEVERITY_NUMBERS))
-
-
 def parse_fitzpatrick(column: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """Fitzpatrick skin type -> (type 1..6, is_range, unrecognised).
 

@@ -24,7 +24,7 @@ OPS_TABLES = {
     """,
     "quarantine": """
         file_sha256 varchar, path varchar, feed varchar, record_number bigint,
-        reason_code varchar, reason varchar, record json, run_id varchar
+        reason_code varchar, reason varchar, record json, run_id varchar, expectation varchar
     """,
     "dq_results": """
         run_id varchar, checked_at timestamp, source varchar, check_name varchar,
@@ -60,6 +60,8 @@ def create_lake(con: duckdb.DuckDBPyConnection) -> None:
     )
     for name, columns in OPS_TABLES.items():
         con.execute(f"create table if not exists ops.{name} ({columns})")
+    # Lakes made before the expectation suites lack this column.
+    con.execute("alter table ops.quarantine add column if not exists expectation varchar")
 
 
 def create_identity_store(con: duckdb.DuckDBPyConnection) -> None:
@@ -134,16 +136,18 @@ def load_quarantine(
 ) -> int:
     """Append rejected rows with their reasons and non-identifying fields (patient_ref hashed).
 
-    `rows` has `_record_number`, `reason_code`, `reason` and the raw text of the feed's
-    non-identifying columns; it may be empty.
+    `rows` has `_record_number`, `reason_code`, `reason`, optionally `expectation` (the
+    suite's rules the row broke) and the raw text of the feed's non-identifying columns; it
+    may be empty.
     """
     if rows.num_rows == 0:
         return 0
     fields = [
         name
         for name in rows.column_names
-        if name not in ("_record_number", "reason_code", "reason")
+        if name not in ("_record_number", "reason_code", "reason", "expectation")
     ]
+    expectation = "expectation" if "expectation" in rows.column_names else "null"
     parts = []
     for name in fields:
         if name == "patient_ref":
@@ -160,8 +164,10 @@ def load_quarantine(
     try:
         con.execute(
             f"""
-            insert into ops.quarantine
-            select ?, ?, ?, _record_number, reason_code, reason, {record}, ?
+            insert into ops.quarantine by name
+            select ? as file_sha256, ? as path, ? as feed, _record_number as record_number,
+                reason_code, reason, {record} as record, ? as run_id,
+                {expectation} as expectation
             from rejected order by _record_number
             """,
             [file_sha256, path, feed, run_id],

@@ -15,8 +15,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from expectations.validate import SuiteValidator
 from ingest import lake
-from ingest.conform import ClinicCalendar, MissingColumns, conform
+from ingest.conform import HELPER_SUFFIXES, ClinicCalendar, MissingColumns, conform
 from ingest.feeds import FEEDS, Feed
 from ingest.landing import LandingFile, archive_file, discover, sha256_of
 from ingest.pseudonymise import PatientKeyer, load_keyer
@@ -65,9 +66,11 @@ def ingest_landing(
     run_id: str,
     progress: Progress = lambda _: None,
     replay: list[LandingFile] | None = None,
+    suites: SuiteValidator | None = None,
 ) -> IngestSummary:
     """Load every file not loaded before: first `replay` (archived files, for a full
-    rebuild), then the landing zone."""
+    rebuild), then the landing zone. Each file is validated by `suites` (one per refresh,
+    so GX is imported once) before anything of it is loaded."""
     keyer = load_keyer(paths.key_file)
     paths.work.mkdir(parents=True, exist_ok=True)
     discovery = discover(landing)
@@ -78,6 +81,7 @@ def ingest_landing(
 
     results: list[FileResult] = []
     unchanged = 0
+    suites = suites or SuiteValidator()
     with lake.connect(paths.lake) as con:
         lake.create_lake(con)
         seen = _SeenFiles.load(con)
@@ -95,7 +99,7 @@ def ingest_landing(
                     continue
                 archive_file(landed.path, paths.archive, sha256)
                 result, calendar = _ingest_file(
-                    con, identity, landed, sha256, seen, calendar, keyer, paths.work, run_id
+                    con, identity, landed, sha256, seen, calendar, keyer, suites, paths.work, run_id
                 )
                 seen.add(landed, sha256)
                 results.append(result)
@@ -173,6 +177,7 @@ def _ingest_file(
     seen: _SeenFiles,
     calendar: ClinicCalendar,
     keyer: PatientKeyer,
+    suites: SuiteValidator,
     work: Path,
     run_id: str,
 ) -> tuple[FileResult, ClinicCalendar]:
@@ -190,7 +195,7 @@ def _ingest_file(
             result.status, result.reason = "empty", "0 bytes: nothing to load"
         else:
             calendar = _load_file(
-                con, identity, landed, feed, result, calendar, keyer, work, run_id
+                con, identity, landed, feed, result, calendar, keyer, suites, work, run_id
             )
         _record_file(con, landed, result, run_id)
         con.execute("commit")
@@ -208,6 +213,7 @@ def _load_file(
     result: FileResult,
     calendar: ClinicCalendar,
     keyer: PatientKeyer,
+    suites: SuiteValidator,
     work: Path,
     run_id: str,
 ) -> ClinicCalendar:
@@ -239,19 +245,26 @@ def _load_file(
         return calendar
     if conformed.ignored_columns:
         result.warnings.append(f"ignored unknown column(s): {', '.join(conformed.ignored_columns)}")
-    result.rows_quarantined += quarantine(conformed.bad)
-    if conformed.good.height:
+    failures = suites.failures(feed, conformed.parsed, batch.frame, landed.relpath)
+    result.rows_quarantined += quarantine(_rejected_records(batch, feed, failures))
+    good = conformed.parsed.join(failures.select(RECORD_NUMBER), on=RECORD_NUMBER, how="anti")
+    good = good.select(c for c in good.columns if not c.endswith(HELPER_SUFFIXES))
+    if good.height:
         if feed.name == "patients":
-            lake.load_identities(identity, conformed.good.to_arrow(), keyer)
-        loaded, duplicate = lake.load_records(
-            con, feed, conformed.good.to_arrow(), keyer, result.sha256
-        )
+            lake.load_identities(identity, good.to_arrow(), keyer)
+        loaded, duplicate = lake.load_records(con, feed, good.to_arrow(), keyer, result.sha256)
         result.rows_loaded, result.rows_duplicate = loaded, duplicate
         if feed.name == "clinics":
             calendar = calendar.with_clinics(
-                conformed.good.select("clinic_id", "timezone", "datetime_format").cast(pl.String)
+                good.select("clinic_id", "timezone", "datetime_format").cast(pl.String)
             )
     return calendar
+
+
+def _rejected_records(batch: RawBatch, feed: Feed, failures: pl.DataFrame) -> pl.DataFrame:
+    """The records that broke the suite, as they arrived, minus direct identifiers."""
+    kept = [c.name for c in feed.columns if not c.pii and c.name in batch.frame.columns]
+    return failures.join(batch.frame.select(RECORD_NUMBER, *kept), on=RECORD_NUMBER)
 
 
 def _whole_file_rejects(batch: RawBatch, feed: Feed, reason: str) -> pl.DataFrame:

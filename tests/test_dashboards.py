@@ -28,6 +28,7 @@ def published(tmp_path_factory) -> DataDir:
     (landing / "sessions").mkdir()
     (landing / "clinics" / "clinics.csv").write_text(CLINICS_CSV)
     rows = [session_row(f"S{i}", started_at=f"2026-03-{i + 1:02d}T10:00:00") for i in range(3)]
+    rows.append(session_row("S9", treatment_area="scalp"))  # quarantined at the door
     (landing / "sessions" / "s.csv").write_text("\n".join([SESSION_HEADER, *rows]) + "\n")
     data = DataDir(root / "data")
     run_refresh(landing, data)
@@ -45,6 +46,30 @@ def test_the_overview_shows_what_the_warehouse_holds(published, monkeypatch):
     sessions = table[(table["schema"] == "marts") & (table["table"] == "fct_sessions")]
     assert sessions["rows"].tolist() == [3]
     assert "Last published refresh" in page.caption[0].value
+
+
+def test_the_data_quality_page_shows_findings_and_quarantine(published, monkeypatch):
+    monkeypatch.setenv("TONING_DATA_DIR", str(published.root))
+    page = AppTest.from_file(APP, default_timeout=30).run()
+    page.switch_page("app_pages/data_quality.py").run()
+    assert not page.exception
+    assert page.title[0].value == "Data quality"
+    metrics = {metric.label: metric.value for metric in page.metric}
+    findings = page.dataframe[0].value
+    # The sessions' patients never arrived (a warning), and one session was quarantined.
+    assert metrics["Warnings"] == str(len(findings)) and len(findings) >= 2
+    assert "orphan_sessions_share" in findings["check_name"].tolist()
+    [suite] = findings[findings["source"] == "gx"].to_dict("records")
+    assert suite["check_name"] == "expect_column_values_to_be_in_set(treatment_area)"
+    assert (suite["subject"], suite["observed"], suite["change"]) == (
+        "sessions",
+        1.0,
+        "first check",
+    )
+    quarantined = page.dataframe[-1].value
+    assert quarantined[["feed", "reason_code", "latest_run"]].values.tolist() == [
+        ["sessions", "unknown_code", 1]
+    ]
 
 
 def test_the_overview_says_when_nothing_is_published_yet(tmp_path, monkeypatch):

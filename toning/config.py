@@ -62,6 +62,11 @@ class DataDir:
         return self.state / "build"
 
     @property
+    def data_docs(self) -> Path:
+        """Great Expectations' Data Docs of the latest validated landing batches."""
+        return self.root / "data_docs"
+
+    @property
     def lock_file(self) -> Path:
         return self.state / "refresh.lock"
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from expectations.checks import CheckResult, record_results, run_checks
+from expectations.validate import SuiteValidator
 from ingest import lake
 from ingest.landing import LandingFile, archive_path
 from ingest.run import IngestSummary, ingest_landing
@@ -43,6 +44,14 @@ class RefreshResult:
     dbt_seconds: float
     seconds: float
     warehouse: Path
+    data_docs: DataDocs | None  # None when no file needed validating
+
+
+@dataclass(frozen=True)
+class DataDocs:
+    index: Path
+    validate_s: float  # the expectation suites, during ingest (GX's import included)
+    build_s: float
 
 
 def _now() -> datetime:
@@ -85,12 +94,16 @@ def run_refresh(
                 replay = _reset_lake(data)
                 progress(f"full rebuild: replaying {len(replay)} archived file(s) into a new lake")
             progress(f"ingest: {landing}")
-            summary = ingest_landing(landing, data.ingest_paths(), run_id, progress, replay)
+            suites = SuiteValidator()
+            summary = ingest_landing(
+                landing, data.ingest_paths(), run_id, progress, replay, suites=suites
+            )
             progress(
                 f"ingest: {len(summary.files)} new file(s), {summary.total('rows_loaded'):,} rows"
                 f" loaded, {summary.total('rows_quarantined'):,} quarantined,"
                 f" {summary.total('rows_duplicate'):,} duplicate; {summary.unchanged} unchanged"
             )
+            docs = _data_docs(data, suites, progress)
             dbt = _build(data, dbt_project, progress)
             dbt_seconds = dbt.elapsed_s
             _quality_gate(data, run_id, dbt.run_results_path, progress)
@@ -101,7 +114,20 @@ def run_refresh(
             _record_run_end(data, run_id, "failed", started, error=_first_line(error))
             raise
         _record_run_end(data, run_id, "published", started, summary=summary)
-    return RefreshResult(run_id, summary, dbt_seconds, time.monotonic() - started, data.warehouse)
+    return RefreshResult(
+        run_id, summary, dbt_seconds, time.monotonic() - started, data.warehouse, docs
+    )
+
+
+def _data_docs(data: DataDir, suites: SuiteValidator, progress: Progress) -> DataDocs | None:
+    """Great Expectations' Data Docs of this run's validations, when there were any."""
+    if not suites.validated:
+        return None
+    progress(f"expectations: {suites.validated} file(s) validated in {suites.seconds:.1f} s")
+    started = time.monotonic()
+    index = suites.build_docs(data.data_docs)
+    progress(f"expectations: Data Docs in {index}")
+    return DataDocs(index, suites.seconds, time.monotonic() - started)
 
 
 def _build(data: DataDir, dbt_project: Path, progress: Progress) -> DbtResult:

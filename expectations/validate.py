@@ -1,0 +1,250 @@
+"""Run the feeds' expectation suites on parsed batches with Great Expectations.
+
+GX takes seconds to import, so one `SuiteValidator` serves a whole refresh and GX is imported
+when the first batch needs it. Batches are validated in pandas (GX's SQL datasource fails on
+DuckDB), in chunks of at most `chunk_rows` records; a chunk holds every version of the keys in
+it, so the uniqueness rule sees the whole batch. Direct identifiers never reach GX: the suites
+read typed values, and the patient record number is replaced by a rank that only keeps which
+rows share one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from expectations.suites import VERSION_KEY, Rule, suite_rules, version_columns
+from ingest.feeds import Feed
+from ingest.readers import RECORD_NUMBER
+
+CHUNK_ROWS = 250_000
+FAILURE_COLUMNS = (RECORD_NUMBER, "reason_code", "reason", "expectation")
+_ROW = "_row"
+_RULE = "_rule"
+_VERSION = "_version"
+DOCS_SITE = "data_docs"
+
+
+class SuiteValidator:
+    """The GX context of one refresh: a suite and a validation definition per feed."""
+
+    def __init__(self, chunk_rows: int = CHUNK_ROWS):
+        self.chunk_rows = chunk_rows
+        self.validated = 0  # batches validated
+        self.seconds = 0.0  # spent validating, GX's import included
+        self._context = None
+        self._definitions: dict[str, object] = {}
+
+    @property
+    def context(self):
+        """The ephemeral GX context, made (and GX imported) on first use."""
+        if self._context is None:
+            import great_expectations as gx
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            self._gx = gx
+            self._context = gx.get_context(mode="ephemeral")
+            self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            self._source = self._context.data_sources.add_pandas("landing")
+        return self._context
+
+    def failures(self, feed: Feed, parsed: pl.DataFrame, raw: pl.DataFrame, label: str):
+        """Records of `parsed` that break the feed's suite: record number, reason code (of the
+        first rule broken), reason (every rule broken) and the expectation(s) by name.
+
+        `raw` is the same batch as it arrived (row for row), for the reasons to quote.
+        """
+        if parsed.height != raw.height:
+            raise ValueError(f"{label}: parsed and raw batches differ in length")
+        started = time.monotonic()
+        rules = suite_rules(feed.name)
+        checked = _with_version_key(feed, parsed)
+        chunks = _chunks(checked, self.chunk_rows)
+        # Data Docs name a validation by its run; their store refuses slashes in names.
+        name = label.replace("/", " : ")
+        hits = [
+            self._broken_rules(
+                feed,
+                chunk,
+                rules,
+                name if len(chunks) == 1 else f"{name} (part {i + 1} of {len(chunks)})",
+            )
+            for i, chunk in enumerate(chunks)
+        ]
+        broken = pl.concat(hits) if hits else pl.DataFrame(schema={_ROW: pl.Int64, _RULE: pl.Int64})
+        broken = _with_every_copy_of_duplicate_keys(broken, checked, rules)
+        self.validated += 1
+        found = _reasons(broken, raw, rules)
+        self.seconds += time.monotonic() - started
+        return found
+
+    def _broken_rules(
+        self, feed: Feed, chunk: pl.DataFrame, rules: tuple[Rule, ...], label: str
+    ) -> pl.DataFrame:
+        needed = sorted(set().union(*(rule.columns for rule in rules)))
+        frame = chunk.select(needed).to_pandas()
+        definition = self._definition(feed, rules)
+        result = definition.run(
+            batch_parameters={"dataframe": frame},
+            result_format={"result_format": "COMPLETE", "partial_unexpected_count": 20},
+            run_id=self._gx.RunIdentifier(run_name=label, run_time=datetime.now(UTC)),
+        )
+        rows: list[int] = []
+        broken: list[int] = []
+        positions = chunk[_ROW]
+        for outcome in result.results:
+            if outcome.exception_info.get("raised_exception"):
+                raise RuntimeError(
+                    f"{label}: expectation {outcome.expectation_config.type} raised"
+                    f" {outcome.exception_info.get('exception_message')}"
+                )
+            if outcome.success:
+                continue
+            index = outcome.result.get("unexpected_index_list") or []
+            rows.extend(positions.gather(index).to_list())
+            broken.extend([outcome.expectation_config.meta["rule"]] * len(index))
+        return pl.DataFrame({_ROW: rows, _RULE: broken}, schema={_ROW: pl.Int64, _RULE: pl.Int64})
+
+    def _definition(self, feed: Feed, rules: tuple[Rule, ...]):
+        if feed.name not in self._definitions:
+            context = self.context
+            gx = self._gx
+            expectations = [_expectation(gx, rule, number) for number, rule in enumerate(rules)]
+            suite = context.suites.add(
+                gx.ExpectationSuite(name=feed.name, expectations=expectations)
+            )
+            asset = self._source.add_dataframe_asset(feed.name)
+            batch = asset.add_batch_definition_whole_dataframe("each_landing_file")
+            self._definitions[feed.name] = context.validation_definitions.add(
+                gx.ValidationDefinition(name=feed.name, data=batch, suite=suite)
+            )
+        return self._definitions[feed.name]
+
+    def build_docs(self, directory: Path) -> Path:
+        """Data Docs of this refresh's validations, replacing the previous ones. Built aside
+        first, so a reader never sees half a site."""
+        building = directory.with_name(directory.name + ".building")
+        shutil.rmtree(building, ignore_errors=True)
+        self.context.add_data_docs_site(
+            site_name=DOCS_SITE,
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(building),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        try:
+            self.context.build_data_docs(site_names=[DOCS_SITE])
+        finally:
+            self.context.delete_data_docs_site(DOCS_SITE)
+        previous = directory.with_name(directory.name + ".previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        if directory.exists():
+            os.replace(directory, previous)
+        os.replace(building, directory)
+        shutil.rmtree(previous, ignore_errors=True)
+        return directory / "index.html"
+
+
+def _expectation(gx, rule: Rule, number: int):
+    from great_expectations.expectations import row_conditions
+
+    kind = "".join(part.title() for part in rule.expectation.split("_"))
+    options = dict(rule.options)
+    if rule.only_where:
+        column, value = rule.only_where
+        where = row_conditions.Column(column)
+        options["row_condition"] = where.is_null() if value is None else where == value
+    return getattr(gx.expectations, kind)(
+        column=rule.column,
+        meta={"rule": number, "reason_code": rule.reason_code},
+        **options,
+    )
+
+
+def _with_version_key(feed: Feed, parsed: pl.DataFrame) -> pl.DataFrame:
+    # Copies are rows that would store alike (as the lake judges duplicates): identifiers aside.
+    identifiers = {column.name for column in feed.columns if column.pii}
+    values = [c for c in parsed.columns if c != RECORD_NUMBER and c not in identifiers]
+    version = pl.struct(version_columns(feed)).hash(seed=0)
+    checked = parsed.with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias(_ROW),
+        version.alias(_VERSION),
+    ).with_columns(
+        pl.when(pl.struct(values).is_first_distinct())
+        .then(pl.col(_VERSION).cast(pl.String))
+        .alias(VERSION_KEY)
+    )
+    if "patient_ref" in checked.columns:
+        # Only whether a record number is there, and which rows share one, reaches GX.
+        checked = checked.with_columns(pl.col("patient_ref").rank("dense"))
+    return checked
+
+
+def _chunks(checked: pl.DataFrame, chunk_rows: int) -> list[pl.DataFrame]:
+    if checked.height <= chunk_rows:
+        return [checked] if checked.height else []
+    count = -(-checked.height // chunk_rows)
+    parts = checked.with_columns((pl.col(_VERSION) % count).alias("_part")).partition_by(
+        "_part", include_key=False
+    )
+    return [part for part in parts if part.height]
+
+
+def _with_every_copy_of_duplicate_keys(
+    broken: pl.DataFrame, checked: pl.DataFrame, rules: tuple[Rule, ...]
+) -> pl.DataFrame:
+    """Exact copies of a record whose key is in conflict are quarantined with it."""
+    unique_rule = next(i for i, rule in enumerate(rules) if rule.column == VERSION_KEY)
+    conflicted = broken.filter(pl.col(_RULE) == unique_rule)
+    if conflicted.is_empty():
+        return broken
+    versions = checked.select(_ROW, _VERSION)
+    copies = (
+        conflicted.join(versions, on=_ROW)
+        .select(_VERSION)
+        .unique()
+        .join(versions, on=_VERSION)
+        .select(_ROW, pl.lit(unique_rule, pl.Int64).alias(_RULE))
+    )
+    return pl.concat([broken.filter(pl.col(_RULE) != unique_rule), copies])
+
+
+def _reasons(broken: pl.DataFrame, raw: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFrame:
+    if broken.is_empty():
+        return pl.DataFrame(schema=dict.fromkeys(FAILURE_COLUMNS, pl.String)).with_columns(
+            pl.col(RECORD_NUMBER).cast(pl.Int64)
+        )
+    quoted = {name for rule in rules for name in rule.message.meta.root_names()}
+    missing = [name for name in quoted if name not in raw.columns]
+    raw = raw.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
+    parts = []
+    for number, rows in broken.unique().group_by(_RULE):
+        rule = rules[number[0]]
+        parts.append(
+            raw[rows[_ROW].sort()].select(
+                RECORD_NUMBER,
+                pl.lit(number[0], pl.Int64).alias(_RULE),
+                pl.lit(rule.reason_code).alias("reason_code"),
+                (pl.lit(f"{rule.reason_code}: ") + rule.message).alias("reason"),
+                pl.lit(rule.name).alias("expectation"),
+            )
+        )
+    return (
+        pl.concat(parts)
+        .sort(RECORD_NUMBER, _RULE)
+        .group_by(RECORD_NUMBER, maintain_order=True)
+        .agg(
+            pl.col("reason_code").first(),
+            pl.col("reason").str.join("; "),
+            pl.col("expectation").str.join("; "),
+        )
+    )
