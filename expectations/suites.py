@@ -92,26 +92,9 @@ def _column_rules(feed: Feed, column: Column) -> list[Rule]:
             )
         )
     if column.type == "severity":
-        words = list(SEVERITY_WORDS)
-        rules.append(
-            Rule(
-                "expect_column_values_to_be_in_set",
-                severity_grade(name),
-                "out_of_range",
-                pl.lit(name) + quoted(name),
-                {"value_set": [1, 2, 3]},
-            )
-        )
-        rules.append(
-            Rule(
-                "expect_column_values_to_be_in_set",
-                name,
-                "unknown_code",
-                pl.lit(name) + quoted(name),
-                {"value_set": words},
-                only_where=(severity_grade(name), None),
-            )
-        )
+        grade = severity_grade(name)
+        rules.append(_allowed(name, [1, 2, 3], "out_of_range", checked=grade))
+        rules.append(_allowed(name, SEVERITY_WORDS, only_where=(grade, None)))
     elif column.type == "list":
         codes = "|".join(column.codes or ())
         rules.append(
@@ -124,25 +107,9 @@ def _column_rules(feed: Feed, column: Column) -> list[Rule]:
             )
         )
     elif column.codes is not None:
-        rules.append(
-            Rule(
-                "expect_column_values_to_be_in_set",
-                name,
-                "unknown_code",
-                pl.lit(name) + quoted(name),
-                {"value_set": list(column.codes)},
-            )
-        )
+        rules.append(_allowed(name, column.codes))
     if name == "timezone":
-        rules.append(
-            Rule(
-                "expect_column_values_to_be_in_set",
-                name,
-                "unknown_code",
-                pl.lit(name) + quoted(name),
-                {"value_set": sorted(VALID_TIMEZONES)},
-            )
-        )
+        rules.append(_allowed(name, sorted(VALID_TIMEZONES)))
     if feed.name == "sessions" and name == "fluence_j_cm2":
         low, high = FLUENCE_HARD_LIMITS
         rules.append(
@@ -169,6 +136,24 @@ def _column_rules(feed: Feed, column: Column) -> list[Rule]:
                 )
             )
     return rules
+
+
+def _allowed(
+    name: str,
+    values,
+    reason_code: str = "unknown_code",
+    checked: str | None = None,
+    only_where: tuple[str, str | None] | None = None,
+) -> Rule:
+    """`name` must be one of `values`, as read into column `checked` (by default `name`)."""
+    return Rule(
+        "expect_column_values_to_be_in_set",
+        checked or name,
+        reason_code,
+        pl.lit(name) + quoted(name),
+        {"value_set": list(values)},
+        only_where,
+    )
 
 
 def _unique_versions(feed: Feed) -> Rule:

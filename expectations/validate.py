@@ -98,14 +98,17 @@ class SuiteValidator:
         broken: list[int] = []
         positions = chunk[_ROW]
         for outcome in result.results:
-            if outcome.exception_info.get("raised_exception"):
-                raise RuntimeError(
-                    f"{label}: expectation {outcome.expectation_config.type} raised"
-                    f" {outcome.exception_info.get('exception_message')}"
-                )
+            # A rule that could not be checked must not let its records through unchecked.
+            problem = _raised(outcome.exception_info)
             if outcome.success:
                 continue
-            index = outcome.result.get("unexpected_index_list") or []
+            index = outcome.result.get("unexpected_index_list")
+            if problem or not index:
+                raise RuntimeError(
+                    f"{label}: {outcome.expectation_config.type} on"
+                    f" {outcome.expectation_config.kwargs.get('column')} could not name the"
+                    f" failing records: {problem or 'no unexpected_index_list'}"
+                )
             rows.extend(positions.gather(index).to_list())
             broken.extend([outcome.expectation_config.meta["rule"]] * len(index))
         return pl.DataFrame({_ROW: rows, _RULE: broken}, schema={_ROW: pl.Int64, _RULE: pl.Int64})
@@ -152,6 +155,15 @@ class SuiteValidator:
         os.replace(building, directory)
         shutil.rmtree(previous, ignore_errors=True)
         return directory / "index.html"
+
+
+def _raised(info: dict) -> str | None:
+    """The exception message in a GX result's exception_info (flat, or per metric)."""
+    entries = [info] if "raised_exception" in info else list(info.values())
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("raised_exception"):
+            return str(entry.get("exception_message"))
+    return None
 
 
 def _expectation(gx, rule: Rule, number: int):

@@ -91,3 +91,26 @@ def test_dbt_test_results_are_recorded_beside_the_checks(orphans_published):
     warned = [r for r in dbt if r["status"] == "fail"]
     assert warned and all(r["severity"] == "warn" for r in warned)
     assert any("relationships" in r["subject"] and "dim_patients" in r["subject"] for r in warned)
+
+
+def test_a_check_skipped_by_a_run_is_compared_with_the_last_run_that_made_it(tmp_path):
+    """A feed's suite runs only when that feed arrives: its next result is compared with the
+    last run that checked it, not with a run that did not."""
+    from expectations.checks import CheckResult, record_results
+    from ingest import lake
+
+    def result(check: str, passed: bool) -> CheckResult:
+        return CheckResult("gx", check, "sessions", "warn", passed, 0.0 if passed else 1.0, 0, "")
+
+    with lake.connect(tmp_path / "lake.duckdb") as con:
+        lake.create_lake(con)
+        record_results(con, "run-1", [result("in_set", False), result("freshness", True)])
+        record_results(con, "run-2", [result("freshness", True)])  # no sessions arrived
+        changed = record_results(con, "run-3", [result("in_set", True), result("freshness", True)])
+        previous = dict(
+            con.execute(
+                "select check_name, previous_status from ops.dq_results where run_id = 'run-3'"
+            ).fetchall()
+        )
+    assert [r.check for r in changed] == ["in_set"]
+    assert previous == {"in_set": "fail", "freshness": "pass"}
