@@ -32,8 +32,9 @@ demo: setup ## setup, generate demo data, one refresh, serve the dashboards on :
 	$(BIN)/toning refresh --landing $(TONING_LANDING) --data-dir $(TONING_DATA_DIR)
 	$(BIN)/toning serve --data-dir $(TONING_DATA_DIR) --port $(PORT)
 
-test: setup lint ## setup, then the whole test suite
-	$(BIN)/pytest
+test: setup lint ## setup, then the whole test suite (two workers, one per core)
+	@# A file's tests stay on one worker, so its module fixtures are built once.
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: setup ## ruff over the Python code, sqlfluff over the dbt models
 	$(BIN)/ruff check toning ingest dashboards expectations tests

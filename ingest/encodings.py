@@ -1,8 +1,8 @@
 """Parsers for the encodings the contract allows, as polars expressions over string columns.
 
 Each parser returns a `Parsed` pair: the typed value, and a boolean that is true where the input
-was present but could not be read. Callers turn the flags into quarantine reasons; an empty
-input is simply null (missing values are the required-column check's business).
+was present but could not be read. Callers keep the text of such values for the expectation
+suites to reject; an empty input is simply null (missing values are the suites' business too).
 """
 
 from __future__ import annotations
