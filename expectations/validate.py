@@ -1,11 +1,13 @@
 """Run the feeds' expectation suites on parsed batches with Great Expectations.
 
 GX takes seconds to import, so one `SuiteValidator` serves a whole refresh and GX is imported
-when the first batch needs it. Batches are validated in pandas (GX's SQL datasource fails on
-DuckDB), in chunks of at most `chunk_rows` records; a chunk holds every version of the keys in
-it, so the uniqueness rule sees the whole batch. Direct identifiers never reach GX: the suites
-read typed values, and the patient record number is replaced by a rank that only keeps which
-rows share one.
+when the first batch needs it. A GX run costs a fixed half second or so whatever its size, so
+the ingest hands over several files of one feed at once (a nightly landing zone holds hundreds
+of small files); each file is still judged on its own (its key uniqueness is within the file).
+Batches are validated in pandas (GX's SQL datasource fails on DuckDB), in chunks of at most
+`chunk_rows` records; a chunk holds every version of the keys in it, so the uniqueness rule
+sees the whole file. Direct identifiers never reach GX: the suites read typed values, and the
+patient record number is replaced by a rank that only keeps which rows share one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,11 +25,22 @@ from expectations.suites import VERSION_KEY, Rule, suite_rules, version_columns
 from ingest.feeds import Feed
 from ingest.readers import RECORD_NUMBER
 
+
+@dataclass(frozen=True)
+class Batch:
+    """One landing file: as `ingest.conform` typed it, and as it arrived (row for row)."""
+
+    label: str  # the file's landing path
+    parsed: pl.DataFrame
+    raw: pl.DataFrame
+
+
 CHUNK_ROWS = 250_000
 FAILURE_COLUMNS = (RECORD_NUMBER, "reason_code", "reason", "expectation")
 _ROW = "_row"
 _RULE = "_rule"
 _VERSION = "_version"
+_FILE = "_file"
 DOCS_SITE = "data_docs"
 
 
@@ -53,20 +67,20 @@ class SuiteValidator:
             self._source = self._context.data_sources.add_pandas("landing")
         return self._context
 
-    def failures(self, feed: Feed, parsed: pl.DataFrame, raw: pl.DataFrame, label: str):
-        """Records of `parsed` that break the feed's suite: record number, reason code (of the
-        first rule broken), reason (every rule broken) and the expectation(s) by name.
-
-        `raw` is the same batch as it arrived (row for row), for the reasons to quote.
-        """
-        if parsed.height != raw.height:
-            raise ValueError(f"{label}: parsed and raw batches differ in length")
+    def failures(self, feed: Feed, batches: list[Batch]) -> list[pl.DataFrame]:
+        """Per batch, its records that break the feed's suite: record number, reason code (of
+        the first rule broken), reason (every rule broken) and the expectation(s) by name."""
+        for batch in batches:
+            if batch.parsed.height != batch.raw.height:
+                raise ValueError(f"{batch.label}: parsed and raw batches differ in length")
         started = time.monotonic()
         rules = suite_rules(feed.name)
-        checked = _with_version_key(feed, parsed)
+        checked = _with_version_key(feed, _stacked(batches, feed, parsed=True))
         chunks = _chunks(checked, self.chunk_rows)
         # Data Docs name a validation by its run; their store refuses slashes in names.
-        name = label.replace("/", " : ")
+        name = batches[0].label.replace("/", " : ")
+        if len(batches) > 1:
+            name += f" and {len(batches) - 1} more file(s) of {feed.name}"
         hits = [
             self._broken_rules(
                 feed,
@@ -78,10 +92,10 @@ class SuiteValidator:
         ]
         broken = pl.concat(hits) if hits else pl.DataFrame(schema={_ROW: pl.Int64, _RULE: pl.Int64})
         broken = _with_every_copy_of_duplicate_keys(broken, checked, rules)
-        self.validated += 1
-        found = _reasons(broken, raw, rules)
+        found = _reasons(broken, _stacked(batches, feed, parsed=False), rules)
+        self.validated += len(batches)
         self.seconds += time.monotonic() - started
-        return found
+        return [found.filter(pl.col(_FILE) == number).drop(_FILE) for number in range(len(batches))]
 
     def _broken_rules(
         self, feed: Feed, chunk: pl.DataFrame, rules: tuple[Rule, ...], label: str
@@ -182,11 +196,30 @@ def _expectation(gx, rule: Rule, number: int):
     )
 
 
-def _with_version_key(feed: Feed, parsed: pl.DataFrame) -> pl.DataFrame:
-    # Copies are rows that would store alike (as the lake judges duplicates): identifiers aside.
+def _stacked(batches: list[Batch], feed: Feed, parsed: bool) -> pl.DataFrame:
+    """The batches one under the other, each row marked with its batch's number. Direct
+    identifiers are left out: no rule reads them and no reason quotes them."""
     identifiers = {column.name for column in feed.columns if column.pii}
-    values = [c for c in parsed.columns if c != RECORD_NUMBER and c not in identifiers]
-    version = pl.struct(version_columns(feed)).hash(seed=0)
+    frames = []
+    for number, batch in enumerate(batches):
+        frame = batch.parsed if parsed else batch.raw
+        if not parsed:  # only the contract's columns: files differ in the extras they carry
+            contract = {column.name for column in feed.columns}
+            frame = frame.select(c for c in frame.columns if c in contract or c == RECORD_NUMBER)
+        frames.append(
+            frame.select(c for c in frame.columns if c not in identifiers).with_columns(
+                pl.lit(number, pl.Int32).alias(_FILE)
+            )
+        )
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _with_version_key(feed: Feed, parsed: pl.DataFrame) -> pl.DataFrame:
+    """Mark each row's version (its file, key and updated_at) and the first of exact copies.
+
+    Copies are rows that would store alike (as the lake judges duplicates)."""
+    values = [c for c in parsed.columns if c != RECORD_NUMBER]
+    version = pl.struct([_FILE, *version_columns(feed)]).hash(seed=0)
     checked = parsed.with_columns(
         pl.int_range(pl.len(), dtype=pl.Int64).alias(_ROW),
         version.alias(_VERSION),
@@ -232,9 +265,8 @@ def _with_every_copy_of_duplicate_keys(
 
 def _reasons(broken: pl.DataFrame, raw: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFrame:
     if broken.is_empty():
-        return pl.DataFrame(schema=dict.fromkeys(FAILURE_COLUMNS, pl.String)).with_columns(
-            pl.col(RECORD_NUMBER).cast(pl.Int64)
-        )
+        schema = {_FILE: pl.Int32, **dict.fromkeys(FAILURE_COLUMNS, pl.String)}
+        return pl.DataFrame(schema=schema).with_columns(pl.col(RECORD_NUMBER).cast(pl.Int64))
     quoted = {name for rule in rules for name in rule.message.meta.root_names()}
     missing = [name for name in quoted if name not in raw.columns]
     raw = raw.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
@@ -243,6 +275,7 @@ def _reasons(broken: pl.DataFrame, raw: pl.DataFrame, rules: tuple[Rule, ...]) -
         rule = rules[number[0]]
         parts.append(
             raw[rows[_ROW].sort()].select(
+                _FILE,
                 RECORD_NUMBER,
                 pl.lit(number[0], pl.Int64).alias(_RULE),
                 pl.lit(rule.reason_code).alias("reason_code"),
@@ -252,8 +285,8 @@ def _reasons(broken: pl.DataFrame, raw: pl.DataFrame, rules: tuple[Rule, ...]) -
         )
     return (
         pl.concat(parts)
-        .sort(RECORD_NUMBER, _RULE)
-        .group_by(RECORD_NUMBER, maintain_order=True)
+        .sort(_FILE, RECORD_NUMBER, _RULE)
+        .group_by(_FILE, RECORD_NUMBER, maintain_order=True)
         .agg(
             pl.col("reason_code").first(),
             pl.col("reason").str.join("; "),

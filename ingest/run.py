@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from expectations.validate import SuiteValidator
+from expectations.validate import Batch, SuiteValidator
 from ingest import lake
 from ingest.conform import HELPER_SUFFIXES, ClinicCalendar, MissingColumns, conform
 from ingest.feeds import FEEDS, Feed
@@ -79,15 +79,14 @@ def ingest_landing(
     for name in discovery.unknown_folders:
         progress(f"ignored folder {name}/: not a feed")
 
-    results: list[FileResult] = []
     unchanged = 0
     suites = suites or SuiteValidator()
     with lake.connect(paths.lake) as con:
         lake.create_lake(con)
         seen = _SeenFiles.load(con)
-        calendar = _clinic_calendar(con)
         with lake.connect(paths.identity) as identity:
             lake.create_identity_store(identity)
+            loader = _Loader(con, identity, keyer, suites, run_id, _clinic_calendar(con), progress)
             for landed in [*(replay or []), *discovery.files]:
                 if seen.unchanged(landed):
                     unchanged += 1
@@ -98,12 +97,10 @@ def ingest_landing(
                     unchanged += 1
                     continue
                 archive_file(landed.path, paths.archive, sha256)
-                result, calendar = _ingest_file(
-                    con, identity, landed, sha256, seen, calendar, keyer, suites, paths.work, run_id
-                )
+                loader.add(_prepare(landed, sha256, seen, loader.calendar, paths.work))
                 seen.add(landed, sha256)
-                results.append(result)
-                progress(_describe(result))
+            loader.flush()
+            results = loader.results
         lake.refresh_age_bands(con, paths.identity)
     return IngestSummary(results, unchanged, discovery.in_flight, discovery.unknown_folders)
 
@@ -169,96 +166,139 @@ def _clinic_calendar(con: duckdb.DuckDBPyConnection) -> ClinicCalendar:
     )
 
 
-def _ingest_file(
-    con: duckdb.DuckDBPyConnection,
-    identity: duckdb.DuckDBPyConnection,
-    landed: LandingFile,
-    sha256: str,
-    seen: _SeenFiles,
-    calendar: ClinicCalendar,
-    keyer: PatientKeyer,
-    suites: SuiteValidator,
-    work: Path,
-    run_id: str,
-) -> tuple[FileResult, ClinicCalendar]:
+@dataclass
+class _Prepared:
+    """A new file read and typed, waiting for its feed's suite and its transaction."""
+
+    landed: LandingFile
+    result: FileResult
+    batch: RawBatch | None = None  # None when there is nothing to load
+    parsed: pl.DataFrame | None = None  # None when the file is quarantined whole
+    whole_file_rejects: pl.DataFrame | None = None
+
+
+def _prepare(
+    landed: LandingFile, sha256: str, seen: _SeenFiles, calendar: ClinicCalendar, work: Path
+) -> _Prepared:
     result = FileResult(landed.relpath, landed.feed, sha256, status="loaded")
+    prepared = _Prepared(landed, result)
     if landed.relpath in seen.paths:
         result.warnings.append("content changed under an already-seen name: loaded as a new batch")
     original = seen.first_path_of_content.get((landed.feed, sha256))
-    feed = FEEDS[landed.feed]
-    con.execute("begin transaction")
-    try:
-        if original is not None:
-            result.status = "duplicate_file"
-            result.reason = f"same bytes as {original}: nothing loaded"
-        elif landed.size == 0:
-            result.status, result.reason = "empty", "0 bytes: nothing to load"
-        else:
-            calendar = _load_file(
-                con, identity, landed, feed, result, calendar, keyer, suites, work, run_id
-            )
-        _record_file(con, landed, result, run_id)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    return result, calendar
-
-
-def _load_file(
-    con: duckdb.DuckDBPyConnection,
-    identity: duckdb.DuckDBPyConnection,
-    landed: LandingFile,
-    feed: Feed,
-    result: FileResult,
-    calendar: ClinicCalendar,
-    keyer: PatientKeyer,
-    suites: SuiteValidator,
-    work: Path,
-    run_id: str,
-) -> ClinicCalendar:
+    if original is not None:
+        result.status = "duplicate_file"
+        result.reason = f"same bytes as {original}: nothing loaded"
+        return prepared
+    if landed.size == 0:
+        result.status, result.reason = "empty", "0 bytes: nothing to load"
+        return prepared
     try:
         batch = read_batch(landed.path, work)
     except UnreadableFile as error:
         result.status, result.reason = "quarantined", f"unreadable_file: {error}"
-        return calendar
+        return prepared
     result.rows_read = batch.rows_read
     if batch.rows_read == 0:
         result.status, result.reason = "empty", "header only: no records"
-        return calendar
-
-    def quarantine(rows: pl.DataFrame) -> int:
-        return lake.load_quarantine(
-            con, rows.to_arrow(), keyer, result.sha256, landed.relpath, feed.name, run_id
-        )
-
-    rejects = batch.rejects.with_columns(pl.lit("malformed_line").alias("reason_code")).select(
-        RECORD_NUMBER, "reason_code", "reason"
-    )
-    result.rows_quarantined += quarantine(rejects)
+        return prepared
+    prepared.batch = batch
+    feed = FEEDS[landed.feed]
     try:
         conformed = conform(batch, feed, calendar)
     except MissingColumns as error:
         result.status = "quarantined"
         result.reason = f"missing_columns: {error}{_looks_like(batch)}"
-        result.rows_quarantined += quarantine(_whole_file_rejects(batch, feed, result.reason))
-        return calendar
+        prepared.whole_file_rejects = _whole_file_rejects(batch, feed, result.reason)
+        return prepared
     if conformed.ignored_columns:
         result.warnings.append(f"ignored unknown column(s): {', '.join(conformed.ignored_columns)}")
-    failures = suites.failures(feed, conformed.parsed, batch.frame, landed.relpath)
-    result.rows_quarantined += quarantine(_rejected_records(batch, feed, failures))
-    good = conformed.parsed.join(failures.select(RECORD_NUMBER), on=RECORD_NUMBER, how="anti")
-    good = good.select(c for c in good.columns if not c.endswith(HELPER_SUFFIXES))
-    if good.height:
-        if feed.name == "patients":
-            lake.load_identities(identity, good.to_arrow(), keyer)
-        loaded, duplicate = lake.load_records(con, feed, good.to_arrow(), keyer, result.sha256)
-        result.rows_loaded, result.rows_duplicate = loaded, duplicate
-        if feed.name == "clinics":
-            calendar = calendar.with_clinics(
-                good.select("clinic_id", "timezone", "datetime_format").cast(pl.String)
+    prepared.parsed = conformed.parsed
+    return prepared
+
+
+@dataclass
+class _Loader:
+    """Validates prepared files of one feed together (a GX run has a fixed cost), then stores
+    each in its own transaction: its records, its quarantined rows, its `ops.ingest_files`
+    record."""
+
+    con: duckdb.DuckDBPyConnection
+    identity: duckdb.DuckDBPyConnection
+    keyer: PatientKeyer
+    suites: SuiteValidator
+    run_id: str
+    calendar: ClinicCalendar  # what the next file is read with
+    progress: Progress
+    results: list[FileResult] = field(default_factory=list)
+    pending: list[_Prepared] = field(default_factory=list)
+
+    def add(self, prepared: _Prepared) -> None:
+        if self.pending and self.pending[0].landed.feed != prepared.landed.feed:
+            self.flush()
+        self.pending.append(prepared)
+        rows = sum(p.parsed.height for p in self.pending if p.parsed is not None)
+        # Clinics set the calendar the next files are read with: store them at once.
+        if prepared.landed.feed == "clinics" or rows >= self.suites.chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        typed = [p for p in self.pending if p.parsed is not None]
+        failures = {}
+        if typed:
+            batches = [Batch(p.landed.relpath, p.parsed, p.batch.frame) for p in typed]
+            found = self.suites.failures(FEEDS[typed[0].landed.feed], batches)
+            failures = {id(p): f for p, f in zip(typed, found, strict=True)}
+        for prepared in self.pending:
+            self.con.execute("begin transaction")
+            try:
+                self._store(prepared, failures.get(id(prepared)))
+                _record_file(self.con, prepared.landed, prepared.result, self.run_id)
+                self.con.execute("commit")
+            except BaseException:
+                self.con.execute("rollback")
+                raise
+            self.results.append(prepared.result)
+            self.progress(_describe(prepared.result))
+        self.pending.clear()
+
+    def _store(self, prepared: _Prepared, failures: pl.DataFrame | None) -> None:
+        result, batch = prepared.result, prepared.batch
+        if batch is None:
+            return
+        feed = FEEDS[prepared.landed.feed]
+
+        def quarantine(rows: pl.DataFrame) -> int:
+            return lake.load_quarantine(
+                self.con,
+                rows.to_arrow(),
+                self.keyer,
+                result.sha256,
+                result.path,
+                feed.name,
+                self.run_id,
             )
-    return calendar
+
+        rejects = batch.rejects.with_columns(pl.lit("malformed_line").alias("reason_code"))
+        result.rows_quarantined += quarantine(
+            rejects.select(RECORD_NUMBER, "reason_code", "reason")
+        )
+        if prepared.whole_file_rejects is not None:
+            result.rows_quarantined += quarantine(prepared.whole_file_rejects)
+            return
+        result.rows_quarantined += quarantine(_rejected_records(batch, feed, failures))
+        good = prepared.parsed.join(failures.select(RECORD_NUMBER), on=RECORD_NUMBER, how="anti")
+        good = good.select(c for c in good.columns if not c.endswith(HELPER_SUFFIXES))
+        if good.height:
+            if feed.name == "patients":
+                lake.load_identities(self.identity, good.to_arrow(), self.keyer)
+            loaded, duplicate = lake.load_records(
+                self.con, feed, good.to_arrow(), self.keyer, result.sha256
+            )
+            result.rows_loaded, result.rows_duplicate = loaded, duplicate
+            if feed.name == "clinics":
+                self.calendar = self.calendar.with_clinics(
+                    good.select("clinic_id", "timezone", "datetime_format").cast(pl.String)
+                )
 
 
 def _rejected_records(batch: RawBatch, feed: Feed, failures: pl.DataFrame) -> pl.DataFrame:

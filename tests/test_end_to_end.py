@@ -78,6 +78,23 @@ def test_every_quarantined_row_is_one_the_generator_planted(world):
     assert found == planted
 
 
+def test_every_row_the_suites_rejected_names_the_expectation_it_broke(world):
+    _, data = world
+    rows = published(
+        data,
+        "select reason_code, expectation is not null as named, count(*) from ops.quarantine"
+        " where reason_code not in ('missing_columns', 'malformed_line')"
+        " group by all order by all",
+    )
+    assert {code for code, _, _ in rows} == {
+        "missing_required",
+        "out_of_range",
+        "unknown_code",
+        "unparseable",
+    }
+    assert all(named for _, named, _ in rows)
+
+
 def test_every_planted_file_level_problem_is_recorded(world):
     landing, data = world
     recorded = {

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from expectations.suites import suite_rules
-from expectations.validate import SuiteValidator
+from expectations.validate import Batch, SuiteValidator
 from ingest.conform import ClinicCalendar, conform
 from ingest.feeds import FEEDS
 from ingest.readers import read_batch
@@ -140,23 +140,38 @@ def test_a_severity_number_past_3_is_out_of_range_and_an_unknown_word_is_an_unkn
     ]
 
 
+def typed(landing, relpath: str, feed: str, tmp_path) -> Batch:
+    batch = read_batch(landing.root / relpath, tmp_path)
+    parsed = conform(batch, FEEDS[feed], ClinicCalendar({})).parsed
+    return Batch(relpath, parsed, batch.frame)
+
+
 def test_validating_in_chunks_finds_exactly_what_one_pass_finds(landing, tmp_path):
     rows = [session_row(f"S{i}", fluence_j_cm2=str(i % 12)) for i in range(40)]
     rows += [session_row("S7", fluence_j_cm2="1.1"), session_row("S30", treatment_area="knee")]
-    path = landing.sessions("sessions/big.csv", *rows)
-    batch = read_batch(path, tmp_path)
-    parsed = conform(batch, FEEDS["sessions"], ClinicCalendar({})).parsed
+    landing.sessions("sessions/big.csv", *rows)
+    batch = typed(landing, "sessions/big.csv", "sessions", tmp_path)
 
     def failures(chunk_rows: int) -> pl.DataFrame:
-        found = SuiteValidator(chunk_rows).failures(
-            FEEDS["sessions"], parsed, batch.frame, "sessions/big.csv"
-        )
+        [found] = SuiteValidator(chunk_rows).failures(FEEDS["sessions"], [batch])
         return found.sort("_record_number")
 
     whole, chunked = failures(1_000), failures(7)
     # Fluence 0 or 11 (7 rows), and both versions of S7 and of S30 (4 rows).
     assert whole.height == 11
     assert chunked.equals(whole)
+
+
+def test_files_validated_together_are_each_judged_alone(landing, tmp_path):
+    """A GX run per group of files, not per file: but a key is unique within its own file,
+    and each file gets back exactly its own failures."""
+    landing.sessions("sessions/a.csv", session_row("S1"), session_row("S2", fluence_j_cm2="0"))
+    landing.sessions("sessions/b.csv", session_row("S1", fluence_j_cm2="2.2"), session_row("S3"))
+    a, b = (typed(landing, f"sessions/{n}.csv", "sessions", tmp_path) for n in "ab")
+    together = SuiteValidator().failures(FEEDS["sessions"], [a, b])
+    alone = [SuiteValidator().failures(FEEDS["sessions"], [batch])[0] for batch in (a, b)]
+    assert [f["_record_number"].to_list() for f in together] == [[2], []]
+    assert all(t.equals(o) for t, o in zip(together, alone, strict=True))
 
 
 def test_no_direct_identifier_reaches_the_validator(landing, tmp_path):
@@ -166,10 +181,10 @@ def test_no_direct_identifier_reaches_the_validator(landing, tmp_path):
         "MRN-900,C01,Aurelia,aq@example.org,III,2026-01-01T00:00:00Z\n"
         "MRN-900,C01,Aurelia,aq@example.org,IV,2026-01-01T00:00:00Z\n",
     )
-    batch = read_batch(landing.root / "patients/p.csv", tmp_path)
     validator = SuiteValidator()
-    parsed = conform(batch, FEEDS["patients"], ClinicCalendar({})).parsed
-    failures = validator.failures(FEEDS["patients"], parsed, batch.frame, "patients/p.csv")
+    [failures] = validator.failures(
+        FEEDS["patients"], [typed(landing, "patients/p.csv", "patients", tmp_path)]
+    )
     assert (
         failures["reason"].to_list()
         == [
