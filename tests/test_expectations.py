@@ -239,7 +239,7 @@ def test_data_docs_are_built_into_the_data_dir_on_each_refresh(planted_refresh):
     index = result.data_docs.index.read_text()
     assert "sessions" in index
     pages = list((data.data_docs / "validations").rglob("*.html"))
-    assert len(pages) == 3  # clinics, patients, sessions: one validation per landed file
+    assert len(pages) == 3  # clinics, patients, sessions: one file each, one validation each
     sessions_page = next(
         p for p in (data.data_docs / "validations" / "sessions").rglob("*.html")
     ).read_text()
