@@ -175,6 +175,7 @@ class _Prepared:
     batch: RawBatch | None = None  # None when there is nothing to load
     parsed: pl.DataFrame | None = None  # None when the file is quarantined whole
     whole_file_rejects: pl.DataFrame | None = None
+    failures: pl.DataFrame | None = None  # the suite's verdict on `parsed`
 
 
 def _prepare(
@@ -243,15 +244,15 @@ class _Loader:
 
     def flush(self) -> None:
         typed = [p for p in self.pending if p.parsed is not None]
-        failures = {}
         if typed:
             batches = [Batch(p.landed.relpath, p.parsed, p.batch.frame) for p in typed]
             found = self.suites.failures(FEEDS[typed[0].landed.feed], batches)
-            failures = {id(p): f for p, f in zip(typed, found, strict=True)}
+            for prepared, failures in zip(typed, found, strict=True):
+                prepared.failures = failures
         for prepared in self.pending:
             self.con.execute("begin transaction")
             try:
-                self._store(prepared, failures.get(id(prepared)))
+                self._store(prepared)
                 _record_file(self.con, prepared.landed, prepared.result, self.run_id)
                 self.con.execute("commit")
             except BaseException:
@@ -261,8 +262,8 @@ class _Loader:
             self.progress(_describe(prepared.result))
         self.pending.clear()
 
-    def _store(self, prepared: _Prepared, failures: pl.DataFrame | None) -> None:
-        result, batch = prepared.result, prepared.batch
+    def _store(self, prepared: _Prepared) -> None:
+        result, batch, failures = prepared.result, prepared.batch, prepared.failures
         if batch is None:
             return
         feed = FEEDS[prepared.landed.feed]
