@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -178,6 +179,9 @@ def test_no_direct_identifier_reaches_the_published_warehouse(world):
             for schema, table, column in text
         }
     cells = "\n".join(v for column in values.values() for v in column)
+    # Keyed hashes (patient_key, row hashes) are random hex: a 6-digit postcode turns up inside
+    # one now and then with a fresh key. They identify no one, so they are not scanned.
+    cells = re.sub(r"\b[0-9a-f]{32,}\b", "", cells)
     for kind, found in needles.items():
         leaks = [needle for needle in found if needle in cells]
         assert not leaks, f"{kind} found in the warehouse: {leaks[:3]}"
