@@ -83,6 +83,10 @@ def quarantine_summary() -> pd.DataFrame:
     return _quarantine_summary(warehouse_path())
 
 
+def informational_findings() -> pd.DataFrame:
+    return _informational_findings(warehouse_path())
+
+
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
 def _quality_results(path: Path) -> pd.DataFrame:
     """Every data-quality result of the latest checked run, with its status the time before."""
@@ -118,6 +122,25 @@ def _quarantine_summary(path: Path) -> pd.DataFrame:
         from ops.quarantine
         group by all
         order by all_runs desc, feed, reason_code
+        """,
+        path=path,
+    )
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def _informational_findings(path: Path) -> pd.DataFrame:
+    """Informational values that could not be read, per feed, column and reason: the records
+    loaded with the value null. One reason is shown as an example of what arrived."""
+    return query(
+        """
+        select feed, column_name, reason_code,
+            count(*) filter (where run_id = (select max(run_id) from ops.ingest_files))
+                as latest_run,
+            count(*) as all_runs,
+            min(reason) as example
+        from ops.ingest_findings
+        group by feed, column_name, reason_code
+        order by all_runs desc, feed, column_name, reason_code
         """,
         path=path,
     )

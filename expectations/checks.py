@@ -52,6 +52,8 @@ def run_checks(
     results: list[CheckResult] = []
     results += _suite_expectations(con, run_id, limits["suite_expectations"])
     results += _rejected_batches(con, run_id, limits)
+    results += _rejected_shares(con, run_id, limits["feed_rejected_share"])
+    results += _unreadable_records(con, run_id, limits["records_unreadable"])
     results += _duplicate_shares(con, run_id, limits)
     results += _feed_volumes(con, run_id, limits)
     results += _clinic_freshness(con, limits)
@@ -121,7 +123,8 @@ def _result(
 
 
 def _suite_expectations(con, run_id: str, limit: dict) -> list[CheckResult]:
-    """Per feed received this run, each expectation of its suite: the records it quarantined."""
+    """Per feed received this run, each expectation of its suite: the records it quarantined,
+    or (informational columns) loaded with the value it judged set to null."""
     broken = dict(
         ((feed, name), count)
         for feed, name, count in con.execute(
@@ -130,10 +133,14 @@ def _suite_expectations(con, run_id: str, limit: dict) -> list[CheckResult]:
                 select feed, unnest(string_split(expectation, '; ')) as name
                 from lake.ops.quarantine
                 where run_id = ? and expectation is not null
+                union all
+                select feed, expectation as name
+                from lake.ops.ingest_findings
+                where run_id = ?
             )
             select feed, name, count(*) from broken group by feed, name
             """,
-            [run_id],
+            [run_id, run_id],
         ).fetchall()
     )
     validated = con.execute(
@@ -145,8 +152,9 @@ def _suite_expectations(con, run_id: str, limit: dict) -> list[CheckResult]:
     for feed, rows in validated:
         for rule in suite_rules(feed):
             count = broken.get((feed, rule.name), 0)
+            outcome = "quarantined" if rule.quarantines else f"loaded with {rule.about} null"
             detail = (
-                f"{count:,} of {rows:,} record(s) quarantined ({rule.reason_code})"
+                f"{count:,} of {rows:,} record(s) {outcome} ({rule.reason_code})"
                 if count
                 else f"all {rows:,} record(s) meet it"
             )
@@ -157,10 +165,16 @@ def _suite_expectations(con, run_id: str, limit: dict) -> list[CheckResult]:
 
 
 def _rejected_batches(con, run_id: str, limits: dict) -> list[CheckResult]:
+    fully_rejected = "status = 'loaded' and rows_read > 0 and rows_loaded + rows_duplicate = 0"
+    min_rows = limits["batch_fully_rejected"]["min_rows"]
     checks = {
         "batch_fully_rejected": (
-            "status = 'loaded' and rows_read > 0 and rows_loaded + rows_duplicate = 0",
+            f"{fully_rejected} and rows_read >= {int(min_rows)}",
             "every row of {} failed validation",
+        ),
+        "small_batch_fully_rejected": (
+            f"{fully_rejected} and rows_read < {int(min_rows)}",
+            f"every row of {{}} (each under {min_rows} rows) failed validation",
         ),
         "files_quarantined_whole": ("status = 'quarantined'", "quarantined whole: {}"),
     }
@@ -179,6 +193,51 @@ def _rejected_batches(con, run_id: str, limits: dict) -> list[CheckResult]:
         detail = message.format(shown) if paths else "none this run"
         results.append(_result(check, limit, len(paths), len(paths) <= limit["max"], detail))
     return results
+
+
+def _rejected_shares(con, run_id: str, limit: dict) -> list[CheckResult]:
+    """Per feed, the share of this run's records that were quarantined, where enough were
+    read to judge the export by."""
+    rows = con.execute(
+        "select feed, sum(rows_quarantined), sum(rows_read) from lake.ops.ingest_files"
+        " where run_id = ? and status = 'loaded' and rows_read > 0 group by feed order by feed",
+        [run_id],
+    ).fetchall()
+    results = []
+    for feed, quarantined, read in rows:
+        share = quarantined / read
+        enough = read >= limit["min_rows"]
+        detail = f"{quarantined:,} of {read:,} record(s) quarantined ({share:.1%})"
+        if not enough:
+            detail += f"; under {limit['min_rows']} records: too few to judge the export"
+        passed = not enough or share <= limit["max"]
+        results.append(_result("feed_rejected_share", limit, share, passed, detail, feed))
+    return results
+
+
+def _unreadable_records(con, run_id: str, limit: dict) -> list[CheckResult]:
+    """Per feed, records quarantined by a reader before any expectation judged them."""
+    rows = con.execute(
+        """
+        select feed, count(*), string_agg(distinct reason_code, ', ' order by reason_code)
+        from lake.ops.quarantine
+        where run_id = ? and expectation is null and reason_code <> 'missing_columns'
+        group by feed
+        order by feed
+        """,
+        [run_id],
+    ).fetchall()
+    return [
+        _result(
+            "records_unreadable",
+            limit,
+            count,
+            count <= limit["max"],
+            f"{count:,} record(s) could not be read ({codes})",
+            feed,
+        )
+        for feed, count, codes in rows
+    ]
 
 
 def _duplicate_shares(con, run_id: str, limits: dict) -> list[CheckResult]:

@@ -10,19 +10,32 @@ This module only declares the rules; `expectations.validate` runs them (and impo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 
 import polars as pl
 
 from ingest.conform import VALID_TIMEZONES, severity_grade, unparsed
 from ingest.encodings import SEVERITY_WORDS
-from ingest.feeds import FEEDS, FLUENCE_HARD_LIMITS, INSTRUMENT_RANGES, Column, Feed
+from ingest.feeds import FEEDS, INSTRUMENT_RANGES, Column, Feed
 
 # Per record: a hash of its key and updated_at, set on the first of identical copies only, so
 # exact duplicates (dropped and counted later) do not count as two versions of one record.
 VERSION_KEY = "_version_key"
-PARSEABLE_TYPES = ("int", "dec", "bool", "date", "ts")
+PARSEABLE_TYPES = ("id", "int", "dec", "bool", "date", "ts")
+# No clinic recorded laser toning electronically before 2000: an earlier session, score or
+# correction is a broken date (a two-digit year, an epoch zero), not history.
+EARLIEST_PLAUSIBLE = datetime(2000, 1, 1)
+# Nothing can have happened after the refresh's clock; a day of slack covers clinics whose
+# local date is ahead of the server's.
+CLOCK_SLACK = timedelta(days=1)
+
+
+def latest_plausible(clock: datetime | None = None) -> date:
+    """The last day a landing record may describe, for a refresh whose clock reads `clock`
+    (by default now)."""
+    return ((clock or datetime.now(UTC).replace(tzinfo=None)) + CLOCK_SLACK).date()
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,10 @@ class Rule:
     options: dict = field(default_factory=dict)
     # The rows the rule applies to: (column, value); None as the value means "is null".
     only_where: tuple[str, str | None] | None = None
+    # False for a rule on an informational column: a record that breaks it loads with
+    # `about` null, and the break is a data-quality finding instead of a quarantine.
+    quarantines: bool = True
+    about: str = ""  # the contract column the rule judges (`column` may be a helper)
 
     @property
     def name(self) -> str:
@@ -54,20 +71,31 @@ def quoted(column: str) -> pl.Expr:
     return pl.lit(" '") + pl.col(column).str.strip_chars().str.slice(0, 40) + pl.lit("'")
 
 
+def _value_of(name: str) -> pl.Expr:
+    """`name 'value'` for a reason; a patient's record number is never quoted."""
+    if name == "patient_ref":
+        return pl.lit(f"{name} (value not shown)")
+    return pl.lit(name) + quoted(name)
+
+
 @cache
-def suite_rules(feed_name: str) -> tuple[Rule, ...]:
+def suite_rules(feed_name: str, latest: date | None = None) -> tuple[Rule, ...]:
     """The feed's rules in the order their reasons are listed: column by column, as the
-    contract lists them, then the key."""
+    contract lists them, then the key. Dates later than `latest` (by default
+    `latest_plausible()`) are out of range."""
     feed = FEEDS[feed_name]
     rules: list[Rule] = []
     for column in feed.columns:
         if not column.pii:
-            rules.extend(_column_rules(feed, column))
+            rules.extend(
+                replace(rule, quarantines=not column.informational, about=column.name)
+                for rule in _column_rules(feed, column, latest or latest_plausible())
+            )
     rules.append(_unique_versions(feed))
     return tuple(rules)
 
 
-def _column_rules(feed: Feed, column: Column) -> list[Rule]:
+def _column_rules(feed: Feed, column: Column, latest: date) -> list[Rule]:
     name = column.name
     rules = []
     if column.required:
@@ -88,7 +116,7 @@ def _column_rules(feed: Feed, column: Column) -> list[Rule]:
                 "expect_column_values_to_be_null",
                 unparsed(name),
                 "unparseable",
-                pl.lit(name) + quoted(name),
+                _value_of(name),
             )
         )
     if column.type == "severity":
@@ -108,20 +136,25 @@ def _column_rules(feed: Feed, column: Column) -> list[Rule]:
         )
     elif column.codes is not None:
         rules.append(_allowed(name, column.codes))
-    if name == "timezone":
+    elif column.type == "timezone":
         rules.append(_allowed(name, sorted(VALID_TIMEZONES)))
-    if feed.name == "sessions" and name == "fluence_j_cm2":
-        low, high = FLUENCE_HARD_LIMITS
+    if column.bounds is not None:
+        bounds = column.bounds
         rules.append(
             Rule(
                 "expect_column_values_to_be_between",
                 name,
                 "out_of_range",
-                pl.lit(f"{name} must be above {low:g} and at most {high:g} J/cm2, got")
-                + quoted(name),
-                {"min_value": low, "max_value": high, "strict_min": True},
+                pl.lit(f"{name} must be {bounds.describe()}, got") + quoted(name),
+                {
+                    "min_value": bounds.low,
+                    "max_value": bounds.high,
+                    "strict_min": bounds.low_exclusive,
+                },
             )
         )
+    if column.type in ("date", "ts"):
+        rules.append(_plausible_dates(column, latest))
     if feed.name == "outcomes" and name == "score":
         for instrument, (low, high) in INSTRUMENT_RANGES.items():
             rules.append(
@@ -138,6 +171,24 @@ def _column_rules(feed: Feed, column: Column) -> list[Rule]:
     return rules
 
 
+def _plausible_dates(column: Column, latest: date) -> Rule:
+    """Dates from the future, or (where a metric depends on them) from before 2000, are
+    broken: a session dated 2099 would move the as-of date and every day count with it."""
+    end = datetime.combine(latest, datetime.max.time())
+    window = {"max_value": end}
+    described = f"on or before {latest:%Y-%m-%d}"
+    if not column.informational:
+        window["min_value"] = EARLIEST_PLAUSIBLE
+        described = f"from {EARLIEST_PLAUSIBLE:%Y-%m-%d} to {latest:%Y-%m-%d}"
+    return Rule(
+        "expect_column_values_to_be_between",
+        column.name,
+        "out_of_range",
+        pl.lit(f"{column.name} must be {described}, got") + quoted(column.name),
+        window,
+    )
+
+
 def _allowed(
     name: str,
     values,
@@ -150,7 +201,7 @@ def _allowed(
         "expect_column_values_to_be_in_set",
         checked or name,
         reason_code,
-        pl.lit(name) + quoted(name),
+        _value_of(name),
         {"value_set": list(values)},
         only_where,
     )

@@ -16,12 +16,18 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
 
-from expectations.suites import VERSION_KEY, Rule, suite_rules, version_columns
+from expectations.suites import (
+    VERSION_KEY,
+    Rule,
+    latest_plausible,
+    suite_rules,
+    version_columns,
+)
 from ingest.feeds import Feed
 from ingest.readers import RECORD_NUMBER
 
@@ -35,8 +41,24 @@ class Batch:
     raw: pl.DataFrame
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """A suite's verdict on one batch.
+
+    `quarantined`: the records that broke a rule of a column a metric needs (record number,
+    reason code of the first rule broken, reason naming every such rule, the expectation(s)).
+    `findings`: for the other records, each informational column they carried an unreadable
+    value in (record number, column, reason code, reason, expectation): they load with that
+    column null.
+    """
+
+    quarantined: pl.DataFrame
+    findings: pl.DataFrame
+
+
 CHUNK_ROWS = 250_000
 FAILURE_COLUMNS = (RECORD_NUMBER, "reason_code", "reason", "expectation")
+FINDING_COLUMNS = (RECORD_NUMBER, "column_name", "reason_code", "reason", "expectation")
 _ROW = "_row"
 _RULE = "_rule"
 _VERSION = "_version"
@@ -47,8 +69,9 @@ DOCS_SITE = "data_docs"
 class SuiteValidator:
     """The GX context of one refresh: a suite and a validation definition per feed."""
 
-    def __init__(self, chunk_rows: int = CHUNK_ROWS):
+    def __init__(self, chunk_rows: int = CHUNK_ROWS, latest: date | None = None):
         self.chunk_rows = chunk_rows
+        self.latest = latest or latest_plausible()  # the last plausible day of a record
         self.validated = 0  # batches validated
         self.seconds = 0.0  # spent validating, GX's import included
         self._context = None
@@ -67,14 +90,13 @@ class SuiteValidator:
             self._source = self._context.data_sources.add_pandas("landing")
         return self._context
 
-    def failures(self, feed: Feed, batches: list[Batch]) -> list[pl.DataFrame]:
-        """Per batch, its records that break the feed's suite: record number, reason code (of
-        the first rule broken), reason (every rule broken) and the expectation(s) by name."""
+    def verdicts(self, feed: Feed, batches: list[Batch]) -> list[Verdict]:
+        """Per batch, the suite's verdict on its records."""
         for batch in batches:
             if batch.parsed.height != batch.raw.height:
                 raise ValueError(f"{batch.label}: parsed and raw batches differ in length")
         started = time.monotonic()
-        rules = suite_rules(feed.name)
+        rules = suite_rules(feed.name, self.latest)
         checked = _with_version_key(feed, _stacked(batches, feed, parsed=True))
         chunks = _chunks(checked, self.chunk_rows)
         # Data Docs name a validation by its run; their store refuses slashes in names.
@@ -92,10 +114,21 @@ class SuiteValidator:
         ]
         broken = pl.concat(hits) if hits else pl.DataFrame(schema={_ROW: pl.Int64, _RULE: pl.Int64})
         broken = _with_every_copy_of_duplicate_keys(broken, checked, rules)
-        found = _reasons(broken, _stacked(batches, feed, parsed=False), rules)
+        raw = _stacked(batches, feed, parsed=False)
+        holding = [number for number, rule in enumerate(rules) if rule.quarantines]
+        held = broken.filter(pl.col(_RULE).is_in(holding))
+        quarantined = _reasons(held, raw, rules)
+        noted = broken.join(held.select(_ROW), on=_ROW, how="anti")
+        findings = _findings(noted, raw, rules)
         self.validated += len(batches)
         self.seconds += time.monotonic() - started
-        return [found.filter(pl.col(_FILE) == number).drop(_FILE) for number in range(len(batches))]
+        return [
+            Verdict(
+                quarantined.filter(pl.col(_FILE) == number).drop(_FILE),
+                findings.filter(pl.col(_FILE) == number).drop(_FILE),
+            )
+            for number in range(len(batches))
+        ]
 
     def _broken_rules(
         self, feed: Feed, chunk: pl.DataFrame, rules: tuple[Rule, ...], label: str
@@ -263,10 +296,12 @@ def _with_every_copy_of_duplicate_keys(
     return pl.concat([broken.filter(pl.col(_RULE) != unique_rule), copies])
 
 
-def _reasons(broken: pl.DataFrame, raw: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFrame:
+def _broken_rows(
+    broken: pl.DataFrame, raw: pl.DataFrame, rules: tuple[Rule, ...]
+) -> pl.DataFrame | None:
+    """One row per record and rule it broke, with the reason in words; None when none."""
     if broken.is_empty():
-        schema = {_FILE: pl.Int32, **dict.fromkeys(FAILURE_COLUMNS, pl.String)}
-        return pl.DataFrame(schema=schema).with_columns(pl.col(RECORD_NUMBER).cast(pl.Int64))
+        return None
     quoted = {name for rule in rules for name in rule.message.meta.root_names()}
     missing = [name for name in quoted if name not in raw.columns]
     raw = raw.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
@@ -278,18 +313,38 @@ def _reasons(broken: pl.DataFrame, raw: pl.DataFrame, rules: tuple[Rule, ...]) -
                 _FILE,
                 RECORD_NUMBER,
                 pl.lit(number[0], pl.Int64).alias(_RULE),
+                pl.lit(rule.about).alias("column_name"),
                 pl.lit(rule.reason_code).alias("reason_code"),
                 (pl.lit(f"{rule.reason_code}: ") + rule.message).alias("reason"),
                 pl.lit(rule.name).alias("expectation"),
             )
         )
+    # A survey submission is one record of several answers: one row per record and rule.
     return (
         pl.concat(parts)
+        .unique([_FILE, RECORD_NUMBER, _RULE], keep="first", maintain_order=True)
         .sort(_FILE, RECORD_NUMBER, _RULE)
-        .group_by(_FILE, RECORD_NUMBER, maintain_order=True)
-        .agg(
-            pl.col("reason_code").first(),
-            pl.col("reason").str.join("; "),
-            pl.col("expectation").str.join("; "),
-        )
     )
+
+
+def _empty(columns: tuple[str, ...]) -> pl.DataFrame:
+    schema = {_FILE: pl.Int32, **dict.fromkeys(columns, pl.String)}
+    return pl.DataFrame(schema=schema).with_columns(pl.col(RECORD_NUMBER).cast(pl.Int64))
+
+
+def _reasons(broken: pl.DataFrame, raw: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFrame:
+    rows = _broken_rows(broken, raw, rules)
+    if rows is None:
+        return _empty(FAILURE_COLUMNS)
+    return rows.group_by(_FILE, RECORD_NUMBER, maintain_order=True).agg(
+        pl.col("reason_code").first(),
+        pl.col("reason").str.join("; "),
+        pl.col("expectation").str.join("; "),
+    )
+
+
+def _findings(broken: pl.DataFrame, raw: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFrame:
+    rows = _broken_rows(broken, raw, rules)
+    if rows is None:
+        return _empty(FINDING_COLUMNS)
+    return rows.select(_FILE, *FINDING_COLUMNS)

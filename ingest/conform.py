@@ -144,8 +144,11 @@ def _parse_column(column: Column, dmy: pl.Expr, timezones: list[str]) -> list[pl
         if column.type == "date":  # kept only for the restricted identity store
             return [_parse_date(name, dmy).value.alias(name)]
         return [pl.col(name).alias(name)]
-    if name == "patient_ref":
-        return [enc.blank_to_null(name).alias(name)]
+    if column.type == "id":
+        parsed = enc.parse_id(name)
+        # The suites never see a patient's record number, only that it was unreadable.
+        shown = pl.lit("(not shown)") if name == "patient_ref" else enc.blank_to_null(name)
+        return [parsed.value.alias(name), pl.when(parsed.invalid).then(shown).alias(unparsed(name))]
 
     if column.type == "fitzpatrick":
         value, is_range, unrecognised = enc.parse_fitzpatrick(name)
@@ -171,8 +174,11 @@ def _parse_column(column: Column, dmy: pl.Expr, timezones: list[str]) -> list[pl
             pl.coalesce(known, enc.blank_to_null(name)).alias(name),
             grade.alias(severity_grade(name)),
         ]
+    if column.type == "timepoint":
+        known = enc.parse_timepoint(name).value
+        return [pl.coalesce(known, enc.blank_to_null(name)).alias(name)]
     if column.codes is not None:
-        known = enc.parse_code(name, column.codes).value
+        known = enc.parse_code(name, column.codes, column.aliases).value
         return [pl.coalesce(known, enc.blank_to_null(name)).alias(name)]
 
     if column.type == "date":
@@ -180,11 +186,12 @@ def _parse_column(column: Column, dmy: pl.Expr, timezones: list[str]) -> list[pl
     else:
         parsed = {
             "str": lambda: enc.parse_str(name),
+            "timezone": lambda: enc.parse_str(name),  # checked against the IANA names
             "int": lambda: enc.parse_int(name),
             "dec": lambda: enc.parse_decimal(name),
             "bool": lambda: enc.parse_bool(name),
         }[column.type]()
-    if column.type == "str":
+    if column.type in ("str", "timezone"):
         return [parsed.value.alias(name)]
     return [parsed.value.alias(name), _unparsed(name, parsed.invalid)]
 
@@ -208,7 +215,8 @@ def _parse_timestamp(
     iso = enc.parse_wall_clock(name, enc.ISO_DATETIME_FORMATS)
     day_first = enc.parse_wall_clock(name, enc.DMY_DATETIME_FORMATS)
     wall = pl.when(dmy).then(day_first).otherwise(iso)
-    offset = pl.when(dmy).then(None).otherwise(enc.utc_offset_minutes(name))
+    east, impossible = enc.utc_offset_minutes(name)
+    offset = pl.when(dmy).then(None).otherwise(east)
     from_offset = wall - pl.duration(minutes=offset)
     from_zone = _per_timezone(
         timezones,
@@ -218,7 +226,13 @@ def _parse_timestamp(
             .dt.replace_time_zone(None)
         ),
     )
-    utc = pl.when(offset.is_not_null()).then(from_offset).otherwise(from_zone)
+    utc = (
+        pl.when(impossible)
+        .then(None)
+        .when(offset.is_not_null())
+        .then(from_offset)
+        .otherwise(from_zone)
+    )
     local = _per_timezone(
         timezones,
         lambda zone: (

@@ -53,12 +53,95 @@ def parse_str(column: str) -> Parsed:
     return Parsed(text, pl.lit(False))
 
 
-def parse_code(column: str, codes: tuple[str, ...]) -> Parsed:
-    """A code from a closed list, matched case-insensitively (codes keep their canonical case)."""
+def code_spelling(text: pl.Expr) -> pl.Expr:
+    """A code as clinic systems vary it, reduced to one spelling: lower case, and runs of
+    spaces, hyphens, dots and slashes as one `_` (`In-Clinic`, `in clinic` -> `in_clinic`)."""
+    return text.str.to_lowercase().str.replace_all(r"[\s\-./_]+", "_").str.strip_chars("_")
+
+
+def parse_code(
+    column: str, codes: tuple[str, ...], aliases: dict[str, str] | None = None
+) -> Parsed:
+    """A code from a closed list, whatever its case and separators, or one of its aliases
+    (codes keep their canonical case)."""
     text = blank_to_null(column)
-    canonical = {code.lower(): code for code in codes}
-    value = text.str.to_lowercase().replace_strict(canonical, default=None)
+    canonical = {code_spelling_of(code): code for code in codes} | (aliases or {})
+    value = code_spelling(text).replace_strict(canonical, default=None, return_dtype=pl.String)
     return Parsed(value, _invalid(value, text))
+
+
+def code_spelling_of(code: str) -> str:
+    """`code_spelling` of one Python string (for building lookup tables)."""
+    return pl.select(code_spelling(pl.lit(code))).item()
+
+
+# The supplied outcome timepoint, as clinic systems spell it (after `code_spelling`, with
+# digits and letters split apart: `FU-3m` -> `fu_3_m`). Follow-ups are matched by pattern.
+TIMEPOINT_WORDS = {
+    "baseline": "baseline",
+    "base_line": "baseline",
+    "bl": "baseline",
+    "pre": "baseline",
+    "pre_treatment": "baseline",
+    "pretreatment": "baseline",
+    "before_treatment": "baseline",
+    "post_session": "post_session",
+    "postsession": "post_session",
+    "after_session": "post_session",
+    "per_session": "post_session",
+    "end_of_course": "end_of_course",
+    "endofcourse": "end_of_course",
+    "course_end": "end_of_course",
+    "end_of_treatment": "end_of_course",
+    "eoc": "end_of_course",
+    "eot": "end_of_course",
+    "post_course": "end_of_course",
+}
+_FOLLOW_UP = r"(?:follow_up|followup|fu|f_u)"
+_MONTHS = r"(?:m|mo|mos|mth|mths|month|months)"
+_YEAR = r"(?:y|yr|year)"
+FOLLOW_UP_PATTERNS = (
+    # follow_up_3m, fu_3_m, 3_months, 3_month_follow_up, 3_months_post
+    rf"^(?:{_FOLLOW_UP}_)?(3|6|12)_{_MONTHS}(?:_(?:{_FOLLOW_UP}|post|visit|review))?$",
+    # month_3, m_3, fu_month_6
+    rf"^(?:{_FOLLOW_UP}_)?(?:month|m)_(3|6|12)$",
+    # 1_year, fu_1_y, 1_year_follow_up
+    rf"^(?:{_FOLLOW_UP}_)?(1)_{_YEAR}(?:_{_FOLLOW_UP})?$",
+)
+
+
+def parse_timepoint(column: str) -> Parsed:
+    """A supplied outcome timepoint, in any spelling a clinic system plausibly uses, as its
+    canonical code (`baseline`, `post_session`, `end_of_course`, `follow_up_3m`/`6m`/`12m`)."""
+    text = blank_to_null(column)
+    spelled = code_spelling(text).str.replace_all(r"(\d)([a-z])", "${1}_${2}")
+    spelled = spelled.str.replace_all(r"([a-z])(\d)", "${1}_${2}")
+    months = pl.coalesce(
+        [
+            spelled.str.extract(pattern, 1).cast(pl.Int32, strict=False)
+            for pattern in FOLLOW_UP_PATTERNS
+        ]
+    )
+    months = pl.when(months == 1).then(12).otherwise(months)  # the only year pattern is 1 year
+    value = pl.coalesce(
+        spelled.replace_strict(TIMEPOINT_WORDS, default=None, return_dtype=pl.String),
+        pl.lit("follow_up_") + months.cast(pl.String) + pl.lit("m"),
+    )
+    return Parsed(value, _invalid(value, text))
+
+
+# Characters that make two identifiers look alike or break a line: C0/C1 controls (NUL, tab,
+# CR...), zero-width characters and bidirectional overrides.
+INVISIBLE_CHARACTERS = (
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+
+
+def parse_id(column: str) -> Parsed:
+    """An identifier: trimmed text, unreadable when it holds an invisible character."""
+    text = blank_to_null(column)
+    invalid = text.str.contains(INVISIBLE_CHARACTERS).fill_null(False)
+    return Parsed(pl.when(invalid).then(None).otherwise(text), invalid)
 
 
 def parse_code_list(column: str, codes: tuple[str, ...]) -> Parsed:
@@ -138,14 +221,18 @@ def _strip_offset(text: pl.Expr) -> pl.Expr:
     return text.str.replace(UTC_OFFSET, "")
 
 
-def utc_offset_minutes(column: str) -> pl.Expr:
-    """Minutes east of UTC written on an ISO timestamp (`Z`, `+08:00`, `-0500`); null if none."""
+def utc_offset_minutes(column: str) -> tuple[pl.Expr, pl.Expr]:
+    """(minutes east of UTC, impossible) for the offset written on an ISO timestamp (`Z`,
+    `+08:00`, `-0500`): minutes are null where there is none. An offset past the real world's
+    (-12:00 to +14:00) or with 60 minutes or more (`+25:00`, `+08:60`) is impossible."""
     offset = blank_to_null(column).str.extract(UTC_OFFSET)
     sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
     digits = offset.str.replace_all(r"[^0-9]", "")
     hours = digits.str.slice(0, 2).cast(pl.Int32, strict=False)
     minutes = digits.str.slice(2, 2).cast(pl.Int32, strict=False)
-    return pl.when(offset == "Z").then(0).otherwise(sign * (hours * 60 + minutes))
+    east = pl.when(offset == "Z").then(0).otherwise(sign * (hours * 60 + minutes))
+    impossible = (minutes >= 60) | (east > 14 * 60) | (east < -12 * 60)
+    return east, impossible.fill_null(False)
 
 
 def parse_wall_clock(column: str, formats: tuple[str, ...]) -> pl.Expr:

@@ -10,7 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-ColumnType = Literal["str", "int", "dec", "bool", "date", "ts", "list", "fitzpatrick", "severity"]
+ColumnType = Literal[
+    "id",  # an identifier: a key or a reference to another feed's key
+    "str",
+    "int",
+    "dec",
+    "bool",
+    "date",
+    "ts",
+    "list",
+    "fitzpatrick",
+    "severity",
+    "timepoint",
+    "timezone",
+]
 
 FITZPATRICK_TYPES = ("I", "II", "III", "IV", "V", "VI")
 TREATMENT_AREAS = ("face", "neck", "chest", "hands")
@@ -67,17 +80,49 @@ TIMEPOINTS = (
     "follow_up_6m",
     "follow_up_12m",
 )
-# Fluence at or below the low limit, or above the high one, is impossible for toning.
-FLUENCE_HARD_LIMITS = (0.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The plausible values of a number: outside them a value is out of range."""
+
+    low: float
+    high: float
+    low_exclusive: bool = False  # "above low" rather than "at least low"
+    unit: str = ""
+
+    def describe(self) -> str:
+        lowest = "above" if self.low_exclusive else "at least"
+        return (
+            f"{lowest} {self.low:g} and at most {self.high:g}{' ' + self.unit if self.unit else ''}"
+        )
+
+
+# Fluence at or below 0, or above 10 J/cm2, is impossible for toning (DOMAIN.md).
+FLUENCE_BOUNDS = Bounds(0.0, 10.0, low_exclusive=True, unit="J/cm2")
+# Medical lasers run from the excimer's 193 nm to the CO2 laser's 10,600 nm.
+WAVELENGTH_BOUNDS = Bounds(100, 12_000, unit="nm")
 
 
 @dataclass(frozen=True)
 class Column:
+    """One column of a feed.
+
+    `informational` columns are not needed to compute any metric: a value there that cannot
+    be read (an unknown code, an unparseable or implausible value) is stored as null and
+    reported as a data-quality finding, and the record loads. In every other column such a
+    value quarantines the record, because a metric would count it wrongly.
+    """
+
     name: str
     type: ColumnType
     required: bool = False
     pii: bool = False
     codes: tuple[str, ...] | None = None
+    informational: bool = False
+    bounds: Bounds | None = None
+    # Other spellings of a code a clinic system plausibly uses (lower case) -> the code.
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,13 +143,38 @@ class Feed:
         return [c for c in self.columns if not c.pii and c.name != "patient_ref"]
 
 
-def _c(name: str, type_: ColumnType = "str", *, req: bool = False, pii: bool = False, codes=None):
-    return Column(name, type_, required=req, pii=pii, codes=codes)
+def _c(
+    name: str,
+    type_: ColumnType = "str",
+    *,
+    req: bool = False,
+    pii: bool = False,
+    codes: tuple[str, ...] | None = None,
+    info: bool = False,
+    bounds: Bounds | None = None,
+    aliases: dict[str, str] | None = None,
+) -> Column:
+    return Column(name, type_, req, pii, codes, info, bounds, aliases or {})
+
+
+def _id(name: str, *, req: bool = False, info: bool = False) -> Column:
+    return _c(name, "id", req=req, info=info)
 
 
 PATIENT_KEYED = {"patient_key": "VARCHAR"}
 FITZPATRICK_FLAGS = {"fitzpatrick_is_range": "BOOLEAN", "fitzpatrick_unrecognised": "BOOLEAN"}
 VOIDABLE = _c("voided", "bool")
+
+SEX_ALIASES = {
+    "female": "F",
+    "woman": "F",
+    "male": "M",
+    "man": "M",
+    "other": "X",
+    "diverse": "X",
+    "non_binary": "X",
+    "nonbinary": "X",
+}
 
 FEEDS: dict[str, Feed] = {
     f.name: f
@@ -113,12 +183,13 @@ FEEDS: dict[str, Feed] = {
             "clinics",
             key=("clinic_id",),
             columns=(
-                _c("clinic_id", req=True),
+                _id("clinic_id", req=True),
                 _c("clinic_name", req=True),
-                _c("region"),
-                _c("timezone"),
-                _c("datetime_format", codes=("iso", "dmy")),
-                _c("opened_on", "date"),
+                _c("region", info=True),
+                # Unknown: the clinic's local times are read as UTC, and the finding says so.
+                _c("timezone", "timezone", info=True),
+                _c("datetime_format", codes=("iso", "dmy"), info=True),
+                _c("opened_on", "date", info=True),
                 VOIDABLE,
                 _c("updated_at", "ts", req=True),
             ),
@@ -127,9 +198,9 @@ FEEDS: dict[str, Feed] = {
             "providers",
             key=("provider_id",),
             columns=(
-                _c("provider_id", req=True),
-                _c("clinic_id", req=True),
-                _c("display_name"),
+                _id("provider_id", req=True),
+                _id("clinic_id", req=True),
+                _c("display_name", info=True),
                 _c(
                     "role",
                     codes=(
@@ -139,8 +210,9 @@ FEEDS: dict[str, Feed] = {
                         "nurse",
                         "aesthetician",
                     ),
+                    info=True,
                 ),
-                _c("active", "bool"),
+                _c("active", "bool", info=True),
                 VOIDABLE,
                 _c("updated_at", "ts", req=True),
             ),
@@ -149,17 +221,17 @@ FEEDS: dict[str, Feed] = {
             "devices",
             key=("device_id",),
             columns=(
-                _c("device_id", req=True),
-                _c("clinic_id", req=True),
-                _c("manufacturer"),
-                _c("model"),
+                _id("device_id", req=True),
+                _id("clinic_id", req=True),
+                _c("manufacturer", info=True),
+                _c("model", info=True),
                 _c(
                     "laser_type",
                     req=True,
                     codes=("qs_nd_yag", "pico_nd_yag", "qs_ruby", "qs_alexandrite", "other"),
                 ),
-                _c("wavelength_nm", "int", req=True),
-                _c("installed_on", "date"),
+                _c("wavelength_nm", "int", req=True, bounds=WAVELENGTH_BOUNDS),
+                _c("installed_on", "date", info=True),
                 VOIDABLE,
                 _c("updated_at", "ts", req=True),
             ),
@@ -168,18 +240,18 @@ FEEDS: dict[str, Feed] = {
             "patients",
             key=("clinic_id", "patient_ref"),
             columns=(
-                _c("patient_ref", req=True),
-                _c("clinic_id", req=True),
+                _id("patient_ref", req=True),
+                _id("clinic_id", req=True),
                 _c("first_name", pii=True),
                 _c("last_name", pii=True),
                 _c("email", pii=True),
                 _c("phone", pii=True),
                 _c("date_of_birth", "date", pii=True),
                 _c("postcode", pii=True),
-                _c("sex", codes=("F", "M", "X")),
-                _c("fitzpatrick", "fitzpatrick"),
-                _c("referral_source"),
-                _c("created_at", "ts"),
+                _c("sex", codes=("F", "M", "X"), info=True, aliases=SEX_ALIASES),
+                _c("fitzpatrick", "fitzpatrick", info=True),
+                _c("referral_source", info=True),
+                _c("created_at", "ts", info=True),
                 VOIDABLE,
                 _c("updated_at", "ts", req=True),
             ),
@@ -189,18 +261,19 @@ FEEDS: dict[str, Feed] = {
             "consultations",
             key=("consultation_id",),
             columns=(
-                _c("consultation_id", req=True),
-                _c("clinic_id", req=True),
-                _c("patient_ref", req=True),
-                _c("provider_id"),
+                _id("consultation_id", req=True),
+                _id("clinic_id", req=True),
+                _id("patient_ref", req=True),
+                _id("provider_id", info=True),
                 _c("consulted_at", "ts", req=True),
                 _c("primary_concern", req=True, codes=CONCERNS),
-                _c("secondary_concerns", "list", codes=CONCERNS),
-                _c("fitzpatrick", "fitzpatrick"),
-                _c("treatment_areas", "list", codes=TREATMENT_AREAS),
-                _c("contraindications", "list", codes=CONTRAINDICATIONS),
-                _c("planned_sessions", "int"),
-                _c("planned_interval_days", "int"),
+                _c("secondary_concerns", "list", codes=CONCERNS, info=True),
+                _c("fitzpatrick", "fitzpatrick", info=True),
+                _c("treatment_areas", "list", codes=TREATMENT_AREAS, info=True),
+                _c("contraindications", "list", codes=CONTRAINDICATIONS, info=True),
+                # The plan decides a course's status (completed or dropped out).
+                _c("planned_sessions", "int", bounds=Bounds(1, 100)),
+                _c("planned_interval_days", "int", bounds=Bounds(1, 365)),
                 _c("decision", req=True, codes=("proceed", "defer", "decline")),
                 _c("notes", pii=True),
                 VOIDABLE,
@@ -212,24 +285,24 @@ FEEDS: dict[str, Feed] = {
             "sessions",
             key=("session_id",),
             columns=(
-                _c("session_id", req=True),
-                _c("clinic_id", req=True),
-                _c("patient_ref", req=True),
-                _c("consultation_id"),
-                _c("provider_id", req=True),
-                _c("device_id", req=True),
+                _id("session_id", req=True),
+                _id("clinic_id", req=True),
+                _id("patient_ref", req=True),
+                _id("consultation_id", info=True),
+                _id("provider_id", req=True),
+                _id("device_id", req=True),
                 _c("started_at", "ts", req=True),
                 _c("treatment_area", req=True, codes=TREATMENT_AREAS),
-                _c("wavelength_nm", "int"),
-                _c("fluence_j_cm2", "dec", req=True),
-                _c("spot_size_mm", "dec"),
-                _c("rep_rate_hz", "dec"),
-                _c("passes", "int"),
-                _c("pulses", "int"),
-                _c("numbing_cream", "bool"),
-                _c("cooling", "bool"),
-                _c("fitzpatrick", "fitzpatrick"),
-                _c("clinical_endpoint"),
+                _c("wavelength_nm", "int", info=True, bounds=WAVELENGTH_BOUNDS),
+                _c("fluence_j_cm2", "dec", req=True, bounds=FLUENCE_BOUNDS),
+                _c("spot_size_mm", "dec", info=True, bounds=Bounds(0, 50, low_exclusive=True)),
+                _c("rep_rate_hz", "dec", info=True, bounds=Bounds(0, 100, low_exclusive=True)),
+                _c("passes", "int", info=True, bounds=Bounds(1, 50)),
+                _c("pulses", "int", info=True, bounds=Bounds(1, 1_000_000)),
+                _c("numbing_cream", "bool", info=True),
+                _c("cooling", "bool", info=True),
+                _c("fitzpatrick", "fitzpatrick", info=True),
+                _c("clinical_endpoint", info=True),
                 _c("status", req=True, codes=("completed", "aborted", "voided")),
                 _c("notes", pii=True),
                 _c("updated_at", "ts", req=True),
@@ -241,16 +314,17 @@ FEEDS: dict[str, Feed] = {
             # CSV rows carry response_id; survey-app answers get "<submission_id>:<instrument>".
             key=("response_id",),
             columns=(
-                _c("response_id", req=True),
-                _c("clinic_id", req=True),
-                _c("patient_ref", req=True),
-                _c("session_id"),
+                _id("response_id", req=True),
+                _id("clinic_id", req=True),
+                _id("patient_ref", req=True),
+                _id("session_id", info=True),
                 _c("instrument", req=True, codes=tuple(INSTRUMENT_RANGES)),
-                _c("rater", codes=("patient", "clinician")),
-                _c("timepoint", codes=TIMEPOINTS),
+                _c("rater", codes=("patient", "clinician"), info=True),
+                # Only compared with the timepoint derived from dates (DOMAIN.md).
+                _c("timepoint", "timepoint", codes=TIMEPOINTS, info=True),
                 _c("score", "dec", req=True),
                 _c("collected_at", "ts", req=True),
-                _c("channel", codes=("in_clinic", "email", "sms", "app")),
+                _c("channel", codes=("in_clinic", "email", "sms", "app"), info=True),
                 VOIDABLE,
                 _c("updated_at", "ts", req=True),
             ),
@@ -260,15 +334,17 @@ FEEDS: dict[str, Feed] = {
             "side_effects",
             key=("event_id",),
             columns=(
-                _c("event_id", req=True),
-                _c("clinic_id", req=True),
-                _c("patient_ref", req=True),
-                _c("session_id"),
+                _id("event_id", req=True),
+                _id("clinic_id", req=True),
+                _id("patient_ref", req=True),
+                # Informational: an event without one is attributed by date (DOMAIN.md).
+                _id("session_id", info=True),
                 _c("effect", req=True, codes=SIDE_EFFECTS),
                 _c("severity", "severity", req=True),
                 _c("onset_on", "date", req=True),
+                # Decides whether an expected reaction lasted long enough to be an AE.
                 _c("resolved_on", "date"),
-                _c("reported_by", codes=("patient", "provider")),
+                _c("reported_by", codes=("patient", "provider"), info=True),
                 _c(
                     "action",
                     codes=(
@@ -279,8 +355,9 @@ FEEDS: dict[str, Feed] = {
                         "course_stopped",
                         "referral",
                     ),
+                    info=True,
                 ),
-                _c("serious", "bool"),
+                _c("serious", "bool"),  # a serious event is listed, never only aggregated
                 _c("description", pii=True),
                 VOIDABLE,
                 _c("updated_at", "ts", req=True),
@@ -303,6 +380,7 @@ FEED_ORDER = (
 )
 
 DUCKDB_TYPES: dict[str, str] = {
+    "id": "VARCHAR",
     "str": "VARCHAR",
     "int": "BIGINT",
     "dec": "DOUBLE",
@@ -312,6 +390,8 @@ DUCKDB_TYPES: dict[str, str] = {
     "list": "VARCHAR",
     "fitzpatrick": "INTEGER",
     "severity": "VARCHAR",
+    "timepoint": "VARCHAR",
+    "timezone": "VARCHAR",
 }
 
 LOCAL_TIME_COLUMNS = ("consulted_at", "started_at", "collected_at")

@@ -26,6 +26,12 @@ OPS_TABLES = {
         file_sha256 varchar, path varchar, feed varchar, record_number bigint,
         reason_code varchar, reason varchar, record json, run_id varchar, expectation varchar
     """,
+    # Informational values that could not be read: the record loaded with the column null.
+    "ingest_findings": """
+        file_sha256 varchar, path varchar, feed varchar, record_number bigint,
+        column_name varchar, reason_code varchar, reason varchar, expectation varchar,
+        run_id varchar
+    """,
     "dq_results": """
         run_id varchar, checked_at timestamp, source varchar, check_name varchar,
         subject varchar, severity varchar, status varchar, observed double, threshold double,
@@ -175,6 +181,33 @@ def load_quarantine(
     finally:
         con.unregister("rejected")
     return rows.num_rows
+
+
+def load_findings(
+    con: duckdb.DuckDBPyConnection,
+    findings: pa.Table,
+    file_sha256: str,
+    path: str,
+    feed: str,
+    run_id: str,
+) -> None:
+    """Append the suite's findings on a file's loaded records (`expectations.validate`'s
+    FINDING_COLUMNS); the reasons quote informational values only, never an identifier."""
+    if findings.num_rows == 0:
+        return
+    con.register("findings", findings)
+    try:
+        con.execute(
+            """
+            insert into ops.ingest_findings by name
+            select ? as file_sha256, ? as path, ? as feed, _record_number as record_number,
+                column_name, reason_code, reason, expectation, ? as run_id
+            from findings order by _record_number, column_name
+            """,
+            [file_sha256, path, feed, run_id],
+        )
+    finally:
+        con.unregister("findings")
 
 
 def load_identities(con: duckdb.DuckDBPyConnection, records: pa.Table, keyer: PatientKeyer) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from expectations.validate import Batch, SuiteValidator
+from expectations.validate import Batch, SuiteValidator, Verdict
 from ingest import lake
 from ingest.conform import HELPER_SUFFIXES, ClinicCalendar, MissingColumns, conform
 from ingest.feeds import FEEDS, Feed
@@ -45,6 +45,7 @@ class FileResult:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_duplicate: int = 0
+    rows_with_findings: int = 0  # loaded with an informational value nulled
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -175,7 +176,7 @@ class _Prepared:
     batch: RawBatch | None = None  # None when there is nothing to load
     parsed: pl.DataFrame | None = None  # None when the file is quarantined whole
     whole_file_rejects: pl.DataFrame | None = None
-    failures: pl.DataFrame | None = None  # the suite's verdict on `parsed`
+    verdict: Verdict | None = None  # the suite's, on `parsed`
 
 
 def _prepare(
@@ -246,9 +247,9 @@ class _Loader:
         typed = [p for p in self.pending if p.parsed is not None]
         if typed:
             batches = [Batch(p.landed.relpath, p.parsed, p.batch.frame) for p in typed]
-            found = self.suites.failures(FEEDS[typed[0].landed.feed], batches)
-            for prepared, failures in zip(typed, found, strict=True):
-                prepared.failures = failures
+            found = self.suites.verdicts(FEEDS[typed[0].landed.feed], batches)
+            for prepared, verdict in zip(typed, found, strict=True):
+                prepared.verdict = verdict
         for prepared in self.pending:
             self.con.execute("begin transaction")
             try:
@@ -263,7 +264,7 @@ class _Loader:
         self.pending.clear()
 
     def _store(self, prepared: _Prepared) -> None:
-        result, batch, failures = prepared.result, prepared.batch, prepared.failures
+        result, batch, verdict = prepared.result, prepared.batch, prepared.verdict
         if batch is None:
             return
         feed = FEEDS[prepared.landed.feed]
@@ -286,9 +287,20 @@ class _Loader:
         if prepared.whole_file_rejects is not None:
             result.rows_quarantined += quarantine(prepared.whole_file_rejects)
             return
-        result.rows_quarantined += quarantine(_rejected_records(batch, feed, failures))
-        good = prepared.parsed.join(failures.select(RECORD_NUMBER), on=RECORD_NUMBER, how="anti")
-        good = good.select(c for c in good.columns if not c.endswith(HELPER_SUFFIXES))
+        result.rows_quarantined += quarantine(_rejected_records(batch, feed, verdict.quarantined))
+        good = prepared.parsed.join(
+            verdict.quarantined.select(RECORD_NUMBER), on=RECORD_NUMBER, how="anti"
+        )
+        good = _without_unreadable_values(good, verdict.findings)
+        lake.load_findings(
+            self.con,
+            verdict.findings.to_arrow(),
+            result.sha256,
+            result.path,
+            feed.name,
+            self.run_id,
+        )
+        result.rows_with_findings = verdict.findings[RECORD_NUMBER].n_unique()
         if good.height:
             if feed.name == "patients":
                 lake.load_identities(self.identity, good.to_arrow(), self.keyer)
@@ -300,6 +312,17 @@ class _Loader:
                 self.calendar = self.calendar.with_clinics(
                     good.select("clinic_id", "timezone", "datetime_format").cast(pl.String)
                 )
+
+
+def _without_unreadable_values(good: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
+    """Records as they load: an informational value the suite could not read becomes null
+    (the finding keeps what it was), and the suites' helper columns go."""
+    for column, records in findings.group_by("column_name"):
+        flagged = pl.col(RECORD_NUMBER).is_in(records[RECORD_NUMBER].implode())
+        good = good.with_columns(
+            pl.when(flagged).then(None).otherwise(pl.col(column[0])).alias(column[0])
+        )
+    return good.select(c for c in good.columns if not c.endswith(HELPER_SUFFIXES))
 
 
 def _rejected_records(batch: RawBatch, feed: Feed, failures: pl.DataFrame) -> pl.DataFrame:
@@ -356,5 +379,7 @@ def _describe(result: FileResult) -> str:
         f"{result.rows_read:,} read, {result.rows_loaded:,} loaded,"
         f" {result.rows_quarantined:,} quarantined, {result.rows_duplicate:,} duplicate"
     )
+    if result.rows_with_findings:
+        counts += f"; {result.rows_with_findings:,} loaded with an unreadable informational value"
     detail = f" — {result.reason}" if result.reason else ""
     return f"{result.path}: {result.status} ({counts}){detail}"

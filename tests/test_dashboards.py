@@ -30,6 +30,17 @@ def published(tmp_path_factory) -> DataDir:
     rows = [session_row(f"S{i}", started_at=f"2026-03-{i + 1:02d}T10:00:00") for i in range(3)]
     rows.append(session_row("S9", treatment_area="scalp"))  # quarantined at the door
     (landing / "sessions" / "s.csv").write_text("\n".join([SESSION_HEADER, *rows]) + "\n")
+    # A one-row addendum whose only row has an unknown laser type: a warning, not a block.
+    (landing / "devices").mkdir()
+    (landing / "devices" / "addendum.csv").write_text(
+        "device_id,clinic_id,laser_type,wavelength_nm,updated_at\n"
+        "D9,C01,diode,810,2026-01-01T00:00:00Z\n"
+    )
+    # A role no metric needs, in a spelling we do not know: loaded, the role set aside.
+    (landing / "providers").mkdir()
+    (landing / "providers" / "p.csv").write_text(
+        "provider_id,clinic_id,role,updated_at\nP1,C01,therapist,2026-01-01T00:00:00Z\n"
+    )
     data = DataDir(root / "data")
     run_refresh(landing, data)
     return data
@@ -59,16 +70,27 @@ def test_the_data_quality_page_shows_findings_and_quarantine(published, monkeypa
     # The sessions' patients never arrived (a warning), and one session was quarantined.
     assert metrics["Warnings"] == str(len(findings)) and len(findings) >= 2
     assert "orphan_sessions_share" in findings["check_name"].tolist()
-    [suite] = findings[findings["source"] == "gx"].to_dict("records")
-    assert suite["check_name"] == "expect_column_values_to_be_in_set(treatment_area)"
-    assert (suite["subject"], suite["observed"], suite["change"]) == (
-        "sessions",
+    suites = findings[findings["source"] == "gx"].set_index("subject")
+    assert suites.loc["sessions", "check_name"] == (
+        "expect_column_values_to_be_in_set(treatment_area)"
+    )
+    assert (suites.loc["sessions", "observed"], suites.loc["sessions", "change"]) == (
         1.0,
         "first check",
     )
-    quarantined = page.dataframe[-1].value
-    assert quarantined[["feed", "reason_code", "latest_run"]].values.tolist() == [
-        ["sessions", "unknown_code", 1]
+    # The one-row addendum is a warning on the page, and the refresh published.
+    [small] = findings[findings["check_name"] == "small_batch_fully_rejected"].to_dict("records")
+    assert (small["severity"], small["observed"]) == ("warn", 1.0)
+    assert "devices/addendum.csv" in small["detail"]
+    tables = {tuple(frame.value.columns): frame.value for frame in page.dataframe}
+    quarantined = next(t for columns, t in tables.items() if "expectation" in columns)
+    assert sorted(quarantined[["feed", "reason_code", "latest_run"]].values.tolist()) == [
+        ["devices", "unknown_code", 1],
+        ["sessions", "unknown_code", 1],
+    ]
+    set_aside = next(t for columns, t in tables.items() if "column_name" in columns)
+    assert set_aside[["feed", "column_name", "latest_run", "example"]].values.tolist() == [
+        ["providers", "role", 1, "unknown_code: role 'therapist'"]
     ]
 
 

@@ -37,7 +37,9 @@ def planted_sessions(landing) -> dict[str, str]:
         session_row("OK3", status="aborted"),
     )
     return {
-        "NOPROV": "expect_column_values_to_not_be_null(provider_id)",
+        "NOPROV": (
+            "expect_column_values_to_not_be_null(provider_id where provider_id__unparsed is null)"
+        ),
         "BADTIME": "expect_column_values_to_be_null(started_at__unparsed)",
         "SCALP": "expect_column_values_to_be_in_set(treatment_area)",
         "HOT": "expect_column_values_to_be_between(fluence_j_cm2)",
@@ -153,8 +155,8 @@ def test_validating_in_chunks_finds_exactly_what_one_pass_finds(landing, tmp_pat
     batch = typed(landing, "sessions/big.csv", "sessions", tmp_path)
 
     def failures(chunk_rows: int) -> pl.DataFrame:
-        [found] = SuiteValidator(chunk_rows).failures(FEEDS["sessions"], [batch])
-        return found.sort("_record_number")
+        [found] = SuiteValidator(chunk_rows).verdicts(FEEDS["sessions"], [batch])
+        return found.quarantined.sort("_record_number")
 
     whole, chunked = failures(1_000), failures(7)
     # Fluence 0 or 11 (7 rows), and both versions of S7 and of S30 (4 rows).
@@ -168,8 +170,10 @@ def test_files_validated_together_are_each_judged_alone(landing, tmp_path):
     landing.sessions("sessions/a.csv", session_row("S1"), session_row("S2", fluence_j_cm2="0"))
     landing.sessions("sessions/b.csv", session_row("S1", fluence_j_cm2="2.2"), session_row("S3"))
     a, b = (typed(landing, f"sessions/{n}.csv", "sessions", tmp_path) for n in "ab")
-    together = SuiteValidator().failures(FEEDS["sessions"], [a, b])
-    alone = [SuiteValidator().failures(FEEDS["sessions"], [batch])[0] for batch in (a, b)]
+    together = [v.quarantined for v in SuiteValidator().verdicts(FEEDS["sessions"], [a, b])]
+    alone = [
+        SuiteValidator().verdicts(FEEDS["sessions"], [batch])[0].quarantined for batch in (a, b)
+    ]
     assert [f["_record_number"].to_list() for f in together] == [[2], []]
     assert all(t.equals(o) for t, o in zip(together, alone, strict=True))
 
@@ -182,9 +186,10 @@ def test_no_direct_identifier_reaches_the_validator(landing, tmp_path):
         "MRN-900,C01,Aurelia,aq@example.org,IV,2026-01-01T00:00:00Z\n",
     )
     validator = SuiteValidator()
-    [failures] = validator.failures(
+    [verdict] = validator.verdicts(
         FEEDS["patients"], [typed(landing, "patients/p.csv", "patients", tmp_path)]
     )
+    failures = verdict.quarantined
     assert (
         failures["reason"].to_list()
         == [
@@ -229,7 +234,8 @@ def test_each_expectation_is_a_result_beside_the_checks(planted_refresh):
     assert set(sessions) == {f"{rule.name}[sessions]" for rule in suite_rules("sessions")}
     broken = sessions["expect_column_values_to_be_unique(_version_key)[sessions]"]
     assert (broken["severity"], broken["status"], broken["observed"]) == ("warn", "fail", 2.0)
-    kept = sessions["expect_column_values_to_not_be_null(session_id)[sessions]"]
+    not_null = "expect_column_values_to_not_be_null(session_id where session_id__unparsed is null)"
+    kept = sessions[f"{not_null}[sessions]"]
     assert (kept["status"], kept["observed"]) == ("pass", 0.0)
 
 

@@ -70,12 +70,28 @@ def test_boolean_spellings(landing, ingest, written, value):
     assert warehouse.rows("select numbing_cream from raw.sessions") == [{"numbing_cream": value}]
 
 
-def test_an_unreadable_boolean_quarantines_the_row(landing, ingest):
+def test_an_unreadable_boolean_a_metric_needs_quarantines_the_row(landing, ingest):
+    landing.write(
+        "side_effects/e.csv",
+        "event_id,clinic_id,patient_ref,effect,severity,onset_on,serious,updated_at\n"
+        "E1,C01,MRN-1,pih,mild,2026-03-05,sometimes,2026-03-06T00:00:00\n",
+    )
+    _, warehouse = ingest()
+    [rejected] = warehouse.quarantine("side_effects/e.csv")
+    assert rejected["reason_code"] == "unparseable"
+    assert "serious 'sometimes'" in rejected["reason"]
+
+
+def test_an_unreadable_informational_boolean_loads_as_null_with_a_finding(landing, ingest):
     landing.write("sessions/s.csv", f"{SESSION_HEADER},cooling\n{session_row('S1')},sometimes\n")
     _, warehouse = ingest()
-    [rejected] = warehouse.quarantine("sessions/s.csv")
-    assert rejected["reason_code"] == "unparseable"
-    assert "cooling 'sometimes'" in rejected["reason"]
+    assert warehouse.quarantine("sessions/s.csv") == []
+    assert warehouse.rows("select session_id, cooling from raw.sessions") == [
+        {"session_id": "S1", "cooling": None}
+    ]
+    [finding] = warehouse.rows("select * from ops.ingest_findings")
+    assert (finding["record_number"], finding["column_name"]) == (1, "cooling")
+    assert finding["reason"] == "unparseable: cooling 'sometimes'"
 
 
 def test_timestamps_with_offset_without_offset_and_day_first(landing, ingest):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.run import IngestPaths
 
 LANDING_ENV = "TONING_LANDING"
 DATA_DIR_ENV = "TONING_DATA_DIR"
+CLOCK_ENV = "TONING_CLOCK"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -19,6 +21,21 @@ def default_landing() -> Path:
 
 def default_data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV) or "data")
+
+
+def refresh_clock() -> datetime:
+    """What the refresh takes for now (UTC): records dated after it are implausible.
+
+    `TONING_CLOCK=YYYY-MM-DD` sets it, to refresh synthetic data generated `--as-of` a
+    future date; real clinics leave it unset.
+    """
+    setting = os.environ.get(CLOCK_ENV)
+    if not setting:
+        return datetime.now(UTC).replace(tzinfo=None)
+    try:
+        return datetime.fromisoformat(setting)
+    except ValueError:
+        raise ValueError(f"{CLOCK_ENV} must be YYYY-MM-DD, got {setting!r}") from None
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from expectations.checks import CheckResult, record_results, run_checks
+from expectations.suites import latest_plausible
 from expectations.validate import SuiteValidator
 from ingest import lake
 from ingest.landing import LandingFile, archive_path
 from ingest.run import IngestSummary, ingest_landing
-from toning.config import DataDir
+from toning.config import DataDir, refresh_clock
 from toning.dbt import DBT_PROJECT_DIR, DbtResult, run_dbt
 
 Progress = Callable[[str], None]
@@ -83,6 +84,10 @@ def run_refresh(
 ) -> RefreshResult:
     if not landing.is_dir():
         raise RefreshError(f"landing folder {landing} does not exist")
+    try:
+        latest = latest_plausible(refresh_clock())
+    except ValueError as error:
+        raise RefreshError(str(error)) from None
     started = time.monotonic()
     run_id = _now().strftime("%Y%m%dT%H%M%S%fZ")
     with refresh_lock(data):
@@ -94,7 +99,7 @@ def run_refresh(
                 replay = _reset_lake(data)
                 progress(f"full rebuild: replaying {len(replay)} archived file(s) into a new lake")
             progress(f"ingest: {landing}")
-            suites = SuiteValidator()
+            suites = SuiteValidator(latest=latest)
             summary = ingest_landing(
                 landing, data.ingest_paths(), run_id, progress, replay, suites=suites
             )

@@ -9,6 +9,7 @@ st.title("Data quality")
 try:
     results = data.quality_results()
     quarantined = data.quarantine_summary()
+    set_aside = data.informational_findings()
 except data.WarehouseMissing as missing:
     st.warning(str(missing))
     st.stop()
@@ -64,6 +65,23 @@ st.download_button(
     "quarantine_counts.csv",
     mime="text/csv",
 )
+
+st.subheader("Informational values set aside")
+st.caption(
+    "Values in columns no metric needs (a supplied timepoint, a channel, a provider's role...) "
+    "that could not be read: the record loaded with that value empty, and the value as it "
+    "arrived is kept in ops.ingest_findings. A file of one feed says which export to fix."
+)
+if set_aside.empty:
+    st.info("Every informational value received so far was readable.")
+else:
+    st.dataframe(set_aside, hide_index=True, width="stretch")
+    st.download_button(
+        "Download set-aside counts as CSV",
+        set_aside.to_csv(index=False),
+        "informational_values_set_aside.csv",
+        mime="text/csv",
+    )
 
 docs = data.data_docs_index()
 if docs.exists():
