@@ -32,10 +32,12 @@ def two_sessions(landing) -> None:
 
 @pytest.fixture(scope="module")
 def orphans_published(tmp_path_factory) -> DataDir:
-    """Two sessions whose patient never arrived (every session an orphan), refreshed once."""
+    """Two sessions whose patient never arrived (every session an orphan), and a one-row
+    addendum whose only row has an unknown treatment area, refreshed once."""
     root = tmp_path_factory.mktemp("orphans")
     landing = Landing(root / "landing")
     two_sessions(landing)
+    landing.sessions("sessions/addendum.csv", session_row("S9", treatment_area="scalp"))
     data_dir = DataDir(root / "data")
     run_refresh(landing.root, data_dir)
     return data_dir
@@ -56,10 +58,13 @@ def test_a_sessions_file_whose_every_row_fails_blocks_the_publish(landing, data_
     run_refresh(landing.root, data_dir)
     published = data_dir.warehouse.read_bytes()
 
+    # A broken export: 200 rows, every one with an impossible fluence or an unknown area.
     landing.sessions(
         "sessions/week2.csv",
-        session_row("S3", treatment_area="scalp"),
-        session_row("S4", fluence_j_cm2="40"),
+        *(
+            session_row(f"B{i}", **({"fluence_j_cm2": "40"} if i % 2 else {"treatment_area": "x"}))
+            for i in range(200)
+        ),
     )
     with pytest.raises(RefreshError, match="batch_fully_rejected.*sessions/week2.csv"):
         run_refresh(landing.root, data_dir)
@@ -73,6 +78,22 @@ def test_a_sessions_file_whose_every_row_fails_blocks_the_publish(landing, data_
     assert "every row of sessions/week2.csv failed validation" in error
     fatal = dq_results(data_dir.lake, run_id)["batch_fully_rejected"]
     assert (fatal["severity"], fatal["status"], fatal["observed"]) == ("fatal", "fail", 1.0)
+
+
+def test_a_one_row_file_whose_row_fails_publishes_with_a_warning(orphans_published):
+    """One bad row in a one-row addendum must not stop the chain's publish night after night."""
+    data_dir = orphans_published
+    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_sessions").fetchone()[0] == 2
+        [(reason,)] = con.execute(
+            "select reason from ops.quarantine where path = 'sessions/addendum.csv'"
+        ).fetchall()
+    assert reason == "unknown_code: treatment_area 'scalp'"
+    results = dq_results(data_dir.warehouse)
+    small = results["small_batch_fully_rejected"]
+    assert (small["severity"], small["status"], small["observed"]) == ("warn", "fail", 1.0)
+    assert "sessions/addendum.csv" in small["detail"]
+    assert results["batch_fully_rejected"]["status"] == "pass"
 
 
 def test_a_second_refresh_shows_which_checks_changed(landing, data_dir):
