@@ -314,3 +314,25 @@ def test_the_plausible_window_follows_the_refresh_clock(landing, data_dir):
     )
     assert summary.total("rows_quarantined") == 0
     assert summary.total("rows_loaded") == 3  # two clinics and the session
+
+
+def test_the_readme_table_says_which_columns_can_hold_a_record_back():
+    """The README's per-column table is the contract as code, column for column."""
+    from pathlib import Path
+
+    from ingest.feeds import FEEDS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = {
+        cells[0]: cells[1:]
+        for line in readme.splitlines()
+        if line.startswith("| ") and (cells := [c.strip() for c in line.strip("|").split("|")])
+    }
+    for feed in FEEDS.values():
+        needed, informational, identifiers = (
+            [name.strip("`*") for name in cell.split(", ") if name != "—"]
+            for cell in rows[feed.name]
+        )
+        assert needed == [c.name for c in feed.columns if not c.pii and not c.informational]
+        assert informational == [c.name for c in feed.columns if c.informational]
+        assert identifiers == [c.name for c in feed.columns if c.pii]
