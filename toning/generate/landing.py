@@ -61,17 +61,36 @@ class LandingWriter:
     rows: Counter[str] = field(default_factory=Counter)
     dirt: list[DirtItem] = field(default_factory=list)
 
-    def write(self, feed: str, name: str, data: bytes, rows: int, items: list[DirtItem]) -> str:
-        path = self.out / feed / name
+    def write(
+        self, feed: str | None, name: str, data: bytes, rows: int, items: list[DirtItem]
+    ) -> str:
+        """Write `<out>/<feed>/<name>` (`<out>/<name>` when `feed` is None: the landing root)."""
+        relpath = self.relpath(feed, name)
+        path = self.out / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         self.files.append(path)
-        self.rows[feed] += rows
+        if feed is not None:
+            self.rows[feed] += rows
         self.dirt.extend(items)
-        return f"{feed}/{name}"
+        return relpath
 
-    def relpath(self, feed: str, name: str) -> str:
-        return f"{feed}/{name}"
+    def relpath(self, feed: str | None, name: str) -> str:
+        return name if feed is None else f"{feed}/{name}"
+
+    def plant(
+        self,
+        kind: str,
+        feed: str | None,
+        name: str,
+        data: bytes,
+        expect: str,
+        reason: str | None = None,
+        rows: int = 0,
+    ) -> str:
+        """A file that is itself the dirt: one dirt item for the whole file."""
+        item = DirtItem(kind, feed, self.relpath(feed, name), None, expect, reason)
+        return self.write(feed, name, data, rows, [item])
 
 
 @dataclass(frozen=True)
@@ -347,99 +366,31 @@ def _whole_file_dirt(
     profile = spec.profile
     if spec.index == 0:
         # a daily extract of a day without side effects: header only
-        name = f"{cid}_{yesterday}.csv"
         header = ",".join(header_names(file_columns("side_effects", profile), profile)) + "\n"
-        writer.write(
-            "side_effects",
-            name,
-            header.encode(),
-            0,
-            [
-                DirtItem(
-                    "header_only_file",
-                    "side_effects",
-                    writer.relpath("side_effects", name),
-                    None,
-                    "file_empty",
-                    None,
-                )
-            ],
-        )
-        # an empty file
         name = f"{cid}_{yesterday}.csv"
-        writer.write(
-            "outcomes",
-            name,
-            b"",
-            0,
-            [
-                DirtItem(
-                    "empty_file",
-                    "outcomes",
-                    writer.relpath("outcomes", name),
-                    None,
-                    "file_empty",
-                    None,
-                )
-            ],
-        )
+        writer.plant("header_only_file", "side_effects", name, header.encode(), "file_empty")
+        # an empty file
+        writer.plant("empty_file", "outcomes", f"{cid}_{yesterday}.csv", b"", "file_empty")
         # the devices export dropped into the sessions folder
         name = f"{cid}_devices_export.csv"
         rendered = render(records.devices, "devices", spec, "csv", writer.relpath("sessions", name))
-        writer.write(
+        writer.plant(
+            "wrong_feed_file",
             "sessions",
             name,
             rendered.data,
+            "file_quarantined",
+            "missing_columns",
             rendered.rows,
-            [
-                DirtItem(
-                    "wrong_feed_file",
-                    "sessions",
-                    writer.relpath("sessions", name),
-                    None,
-                    "file_quarantined",
-                    "missing_columns",
-                )
-            ],
         )
         # a file still being written
         full = (writer.out / "sessions" / f"{cid}_full_{as_of}.csv").read_bytes()
-        name = f"{cid}_upload.csv.part"
-        writer.write(
-            "sessions",
-            name,
-            full[: max(len(full) // 3, 1)],
-            0,
-            [
-                DirtItem(
-                    "partial_file",
-                    "sessions",
-                    writer.relpath("sessions", name),
-                    None,
-                    "ignored",
-                    None,
-                )
-            ],
-        )
+        partial = full[: max(len(full) // 3, 1)]
+        writer.plant("partial_file", "sessions", f"{cid}_upload.csv.part", partial, "ignored")
         # the same patients export delivered again under another name
         source = writer.out / "patients" / f"{cid}_full_{as_of}.csv"
         name = f"{cid}_full_{as_of}_resent.csv"
-        writer.write(
-            "patients",
-            name,
-            source.read_bytes(),
-            0,
-            [
-                DirtItem(
-                    "redelivered_file",
-                    "patients",
-                    writer.relpath("patients", name),
-                    None,
-                    "file_duplicate",
-                    None,
-                )
-            ],
-        )
+        writer.plant("redelivered_file", "patients", name, source.read_bytes(), "file_duplicate")
     if spec.index == 1:
         # a gzip cut off mid-stream
         sessions = records.feeds["sessions"].filter(pl.col("_land_day") <= as_of_day - 1)
@@ -448,22 +399,7 @@ def _whole_file_dirt(
         name = f"{cid}_{yesterday}.{fmt}"
         rendered = render(sample, "sessions", spec, fmt, writer.relpath("sessions", name))
         cut = rendered.data[: max(len(rendered.data) * 3 // 5, 20)]
-        writer.write(
-            "sessions",
-            name,
-            cut,
-            0,
-            [
-                DirtItem(
-                    "truncated_gzip",
-                    "sessions",
-                    writer.relpath("sessions", name),
-                    None,
-                    "file_quarantined",
-                    "unreadable_file",
-                )
-            ],
-        )
+        writer.plant("truncated_gzip", "sessions", name, cut, "file_quarantined", "unreadable_file")
 
 
 def clinics_file(writer: LandingWriter, clinics: pl.DataFrame, as_of_day: int) -> None:

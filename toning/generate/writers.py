@@ -22,11 +22,13 @@ XLSX_CREATED = datetime(2026, 1, 1, 0, 0, 0)
 @dataclass(frozen=True)
 class DirtItem:
     kind: str
-    feed: str
+    feed: str | None  # None for a file outside every feed folder (the landing root)
     file: str
     record: int | None
     expect: str
     reason_code: str | None
+    column: str | None = None  # the column the item is about, where it is one column
+    value: str | None = None  # the text written in that column
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -36,6 +38,8 @@ class DirtItem:
             "record": self.record,
             "expect": self.expect,
             "reason_code": self.reason_code,
+            "column": self.column,
+            "value": self.value,
         }
 
 
