@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import re
+from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +17,15 @@ import polars as pl
 import pytest
 
 from toning.generate import generate_landing
-from toning.generate.codes import CONCERNS, CONTRAINDICATIONS, EFFECTS, FEEDS, TREATMENT_AREAS
+from toning.generate.codes import (
+    CONCERNS,
+    CONTRAINDICATIONS,
+    EFFECTS,
+    FEEDS,
+    KEYS,
+    TIMEPOINTS,
+    TREATMENT_AREAS,
+)
 from toning.generate.params import REGIONS
 from toning.generate.pii import PROVIDER_FIRST, PROVIDER_LAST, all_patient_names
 from toning.generate.reference import BRANDS, DEVICE_CATALOGUE
@@ -40,6 +49,22 @@ CONTRACT_DIRT = {
     "partial_file",
     "redelivered_file",
 }
+# The family of issue 14: informational columns never reject a record, a small fully rejected
+# file is no reason to stop a publish, and hostile exports end as recorded files.
+INFORMATIONAL_DIRT = {
+    "code_spelling",
+    "timepoint_spelling",
+    "informational_unknown",
+    "list_unknown_item",
+    "informational_out_of_range",
+}
+LOADED_AS_NULL = {"informational_unknown", "informational_out_of_range"}
+LISTS = {
+    "secondary_concerns": CONCERNS,
+    "treatment_areas": TREATMENT_AREAS,
+    "contraindications": CONTRAINDICATIONS,
+}
+SEX_WORDS = {"female": "F", "male": "M", "other": "X"}
 EXPECTS = {
     "loaded",
     "quarantined",
@@ -136,7 +161,7 @@ def test_every_feed_folder_gets_data_in_every_format(tiny: Path) -> None:
 
 def test_dirt_lists_every_kind_of_the_contract(tiny: Path) -> None:
     items = json.loads((tiny / ".truth/dirt.json").read_text())
-    assert {item["kind"] for item in items} >= CONTRACT_DIRT
+    assert {item["kind"] for item in items} >= CONTRACT_DIRT | INFORMATIONAL_DIRT
     for item in items:
         assert item["expect"] in EXPECTS, item
         assert item["reason_code"] in REASONS, item
@@ -343,6 +368,96 @@ def test_names_cannot_be_mistaken_for_codes_or_provider_names() -> None:
     text = " ".join(vocabulary).lower()
     clashes = sorted(n for n in names if n.lower() in text)
     assert not clashes
+
+
+def _header(name: str) -> str:
+    return name.strip().lower()
+
+
+def _record(root: Path, item: dict) -> dict:
+    """The record a dirt item points at, by contract column name (a survey line as parsed)."""
+    path = root / item["file"]
+    n = item["record"]
+    if path.name.endswith((".jsonl", ".jsonl.gz")):
+        return json.loads(_text(path).splitlines()[n - 1])
+    if path.suffix in (".xlsx", ".parquet"):
+        frame = (
+            pl.read_excel(path, sheet_name=item["feed"])
+            if path.suffix == ".xlsx"
+            else pl.read_parquet(path)
+        )
+        return frame.rename(_header).cast(pl.String).row(n - 1, named=True)
+    rows = list(csv.reader(io.StringIO(_text(path), newline="")))
+    return dict(zip(map(_header, rows[0]), rows[n], strict=True))
+
+
+def _clean_records(root: Path, feed: str, record: dict) -> pl.DataFrame:
+    """The clean world's records for a landed record (every answer of a survey submission)."""
+    clean = pl.read_parquet(root / f".truth/clean/{feed}.parquet")
+    if "answers" in record:
+        return clean.filter(pl.col("submission_id") == record["submission_id"])
+    return clean.filter(pl.all_horizontal(pl.col(k) == record[k] for k in KEYS[feed]))
+
+
+def _code(raw: str) -> str:
+    """This test's own reading of a code: lower case, runs of spaces, hyphens and dots as `_`."""
+    code = re.sub(r"[ .\-]+", "_", raw.strip().lower())
+    return SEX_WORDS.get(code, code)
+
+
+def _timepoint(raw: str) -> str:
+    """Which timepoint a supplied label means (a rule of thumb, not the generator's table)."""
+    label = raw.lower()
+    for months in ("12", "6", "3"):
+        if re.search(rf"(?<!\d){months}(?!\d)", label):
+            return f"follow_up_{months}m"
+    if "year" in label:
+        return "follow_up_12m"
+    if label.startswith("post"):
+        return "post_session"
+    if label.startswith("end") or label == "eoc":
+        return "end_of_course"
+    assert label in ("baseline", "pre-treatment"), raw
+    return "baseline"
+
+
+def _held(item: dict) -> str | None:
+    """What the warehouse holds for the planted text of an informational dirt item."""
+    raw = item["value"]
+    if item["kind"] in LOADED_AS_NULL:
+        return None
+    if item["kind"] == "timepoint_spelling":
+        return _timepoint(raw)
+    if item["kind"] == "list_unknown_item":
+        return ";".join(sorted(c for c in raw.split(";") if c in LISTS[item["column"]]))
+    return ";".join(sorted(_code(c) for c in raw.split(";")))
+
+
+def test_informational_dirt_loads_with_what_the_warehouse_holds(tiny: Path) -> None:
+    """Each record with an informational code spelt otherwise, unknown or implausible is in its
+    file as dirt.json says, and in the clean world with the canonical code, null, or its list
+    without the unknown item; every family is there in the smallest tier."""
+    items = [i for i in json.loads((tiny / ".truth/dirt.json").read_text()) if i["column"]]
+    families: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        assert item["expect"] == "loaded" and item["reason_code"] is None, item
+        record = _record(tiny, item)
+        assert str(record[item["column"]]) == item["value"], item
+        held = _clean_records(tiny, item["feed"], record)[item["column"]].to_list()
+        assert held and held == [_held(item)] * len(held), item
+        families[item["kind"]].add(item["column"])
+    codes = {"role", "channel", "rater", "reported_by", "action", "sex", *LISTS}
+    assert families["code_spelling"] == codes
+    assert families["informational_unknown"] == codes - {"role", *LISTS} | {"timepoint"}
+    assert families["list_unknown_item"] == set(LISTS)
+    assert families["informational_out_of_range"] == {"wavelength_nm", "passes", "installed_on"}
+    spelt = [i for i in items if i["kind"] == "timepoint_spelling"]
+    assert {_timepoint(i["value"]) for i in spelt} == set(TIMEPOINTS)
+    assert any(i["file"].endswith(".jsonl") for i in spelt)
+    consultations = pl.read_parquet(tiny / ".truth/clean/consultations.parquet")
+    for column in LISTS:
+        for value in consultations[column].drop_nulls():
+            assert value == ";".join(sorted(value.split(";"))), (column, value)
 
 
 def test_rejects_unknown_tier_and_too_many_days(tmp_path: Path) -> None:

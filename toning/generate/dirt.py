@@ -1,7 +1,9 @@
 """Record-level dirt planted into a clinic's text files, as extra records with their own ids.
 
 The clean world is untouched: every junk record here is one a correct ingest rejects (or, for
-exact duplicates, drops), so the warehouse should contain exactly the clean world.
+exact duplicates, drops), so the warehouse should contain exactly the clean world. Junk records
+copy a real record's text, never one that carries planted informational text (its finding would
+then belong to a rejected record).
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ class Planter:
             if col not in self.frame.columns:
                 self.frame = self.frame.with_columns(pl.lit(None, dtype=pl.String).alias(col))
         self.columns = [c for c in self.frame.columns if not c.startswith("__")]
+        plain = pl.Series([True] * self.frame.height, dtype=pl.Boolean)
+        if "__spelt_kind" in self.frame.columns:
+            plain = self.frame["__spelt_kind"].is_null()
+        self.plain = np.flatnonzero(plain.to_numpy())
 
     def _position(self) -> float:
         n = self.frame.height
@@ -37,8 +43,8 @@ class Planter:
         return float(self.rng.integers(low, max(n, low + 1))) + 0.5 + len(self.inserts) * 1e-6
 
     def template(self) -> dict[str, str | None]:
-        """A copy of a random data row (text values)."""
-        i = int(self.rng.integers(0, self.frame.height))
+        """A copy of a random data row (text values) without planted informational text."""
+        i = int(self.plain[self.rng.integers(0, len(self.plain))])
         row = self.frame.row(i, named=True)
         return {c: row[c] for c in self.columns}
 
@@ -86,7 +92,7 @@ class Planter:
         for _ in range(count):
             i = int(self.rng.integers(0, max(n - 1, 1)))
             row = self.frame.row(i, named=True)
-            if row.get("__kind") is not None:
+            if row.get("__kind") is not None or row.get("__spelt_kind") is not None:
                 continue
             pos = float(self.rng.integers(i + 1, n + 1)) - 0.5 + len(self.inserts) * 1e-6
             copy = {c: row[c] for c in self.columns}

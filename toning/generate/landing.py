@@ -48,6 +48,8 @@ ORDER_BY = {
     "side_effects": ("onset_on", "event_id"),
 }
 WITH_FITZPATRICK = ("patients", "consultations", "sessions")
+# Planted informational text on a record (see informational.py): column, text, dirt kind.
+SPELT_COLUMNS = ("_spelt_col", "_spelt_text", "_spelt_kind")
 # Plants record-level dirt into an all-text frame.
 Planter = Callable[[pl.DataFrame], pl.DataFrame]
 
@@ -120,6 +122,7 @@ def _annotate(frame: pl.DataFrame, feed: str) -> pl.DataFrame:
         if "_dirt_kind" in frame.columns
         else pl.lit(None),
         "__reason": pl.lit(None, dtype=pl.String),
+        **{f"_{c}": pl.col(c) for c in SPELT_COLUMNS if c in frame.columns},
     }
     frame = frame.with_columns(**{k: v.cast(pl.String) for k, v in exprs.items()})
     if feed in WITH_FITZPATRICK:
@@ -173,6 +176,7 @@ def survey_lines(frame: pl.DataFrame, spec: ClinicSpec) -> pl.DataFrame:
         ),
         _submitted=timestamp_text("collected_at", "offset", spec.timezone),
     )
+    spelt = [c for c in SPELT_COLUMNS if c in answers.columns]
     grouped = answers.group_by("submission_id", maintain_order=True).agg(
         pl.col("patient_ref").first(),
         pl.col("session_id").first(),
@@ -180,7 +184,13 @@ def survey_lines(frame: pl.DataFrame, spec: ClinicSpec) -> pl.DataFrame:
         pl.col("channel").first(),
         pl.col("_submitted").first(),
         pl.col("_answer").str.join(", ").alias("_answers"),
+        *(pl.col(c).first() for c in spelt),
     )
+    if spelt:
+        grouped = grouped.with_columns(
+            pl.when(pl.col("_spelt_col") == c).then(pl.col("_spelt_text")).otherwise(c).alias(c)
+            for c in ("timepoint", "channel")
+        )
     session = (
         pl.when(pl.col("session_id").is_null())
         .then(pl.lit("null"))
@@ -209,7 +219,7 @@ def survey_lines(frame: pl.DataFrame, spec: ClinicSpec) -> pl.DataFrame:
         pl.col("_answers"),
         "]}",
     )
-    return grouped.select(line.alias("line"))
+    return grouped.select(line.alias("line"), *(pl.col(c).alias(f"_{c}") for c in spelt))
 
 
 def _text(*parts: str | pl.Expr) -> pl.Expr:

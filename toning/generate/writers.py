@@ -1,8 +1,10 @@
 """File bytes in each landing format, deterministic (same frame → same bytes).
 
 Frames may carry annotation columns: `__raw` (a literal line written instead of the row, for
-malformed lines), `__kind`/`__expect`/`__reason` (a planted dirt item on that record) and
-`__fst_odd` (an unrecognised Fitzpatrick spelling on that record). They are never written.
+malformed lines), `__kind`/`__expect`/`__reason` (a planted dirt item on that record),
+`__fst_odd` (an unrecognised Fitzpatrick spelling on that record) and `__spelt_kind`/`__spelt_col`/
+`__spelt_text` (an informational column written in another spelling, or with a value the ingest
+must drop: see informational.py). They are never written.
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ def annotations(frame: pl.DataFrame, feed: str, file: str) -> list[DirtItem]:
         odd = frame.with_row_index("__n", offset=1).filter(pl.col("__fst_odd"))
         for (n,) in odd.select("__n").iter_rows():
             items.append(DirtItem("unrecognised_fitzpatrick", feed, file, n, "loaded", None))
+    if "__spelt_kind" in frame.columns:
+        spelt = frame.with_row_index("__n", offset=1).filter(pl.col("__spelt_kind").is_not_null())
+        for n, kind, column, text in spelt.select(
+            "__n", "__spelt_kind", "__spelt_col", "__spelt_text"
+        ).iter_rows():
+            items.append(DirtItem(kind, feed, file, n, "loaded", None, column, text))
     return items
 
 
