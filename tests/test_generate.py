@@ -57,14 +57,24 @@ INFORMATIONAL_DIRT = {
     "informational_unknown",
     "list_unknown_item",
     "informational_out_of_range",
+    "one_row_unknown_code",
+    "one_row_informational_unknown",
 }
-LOADED_AS_NULL = {"informational_unknown", "informational_out_of_range"}
+LOADED_AS_NULL = {
+    "informational_unknown",
+    "informational_out_of_range",
+    "one_row_informational_unknown",
+}
 LISTS = {
     "secondary_concerns": CONCERNS,
     "treatment_areas": TREATMENT_AREAS,
     "contraindications": CONTRAINDICATIONS,
 }
 SEX_WORDS = {"female": "F", "male": "M", "other": "X"}
+# What a junk record of each kind shows in its line.
+JUNK_MARKS = {
+    "one_row_unknown_code": ("scalp", "dlqi", "diode"),
+}
 EXPECTS = {
     "loaded",
     "quarantined",
@@ -191,6 +201,8 @@ def test_junk_records_are_where_dirt_json_says(tiny: Path) -> None:
             rows = list(csv.reader(io.StringIO(text, newline="")))
             record = ",".join(rows[item["record"]])  # rows[0] is the header
         assert "-X" in record, item
+        marks = JUNK_MARKS.get(item["kind"], ("",))
+        assert any(mark in record for mark in marks), item
 
 
 def test_clean_world_excludes_junk_and_keeps_voided_records(tiny: Path) -> None:
@@ -451,6 +463,7 @@ def test_informational_dirt_loads_with_what_the_warehouse_holds(tiny: Path) -> N
     assert families["informational_unknown"] == codes - {"role", *LISTS} | {"timepoint"}
     assert families["list_unknown_item"] == set(LISTS)
     assert families["informational_out_of_range"] == {"wavelength_nm", "passes", "installed_on"}
+    assert families["one_row_informational_unknown"] == {"role", "channel"}
     spelt = [i for i in items if i["kind"] == "timepoint_spelling"]
     assert {_timepoint(i["value"]) for i in spelt} == set(TIMEPOINTS)
     assert any(i["file"].endswith(".jsonl") for i in spelt)
@@ -458,6 +471,23 @@ def test_informational_dirt_loads_with_what_the_warehouse_holds(tiny: Path) -> N
     for column in LISTS:
         for value in consultations[column].drop_nulls():
             assert value == ";".join(sorted(value.split(";"))), (column, value)
+
+
+def test_one_row_files_hold_one_record_with_an_unknown_code(tiny: Path) -> None:
+    items = json.loads((tiny / ".truth/dirt.json").read_text())
+    one_row = [i for i in items if i["kind"].startswith("one_row_")]
+    rejected = {i["feed"] for i in one_row if i["expect"] == "quarantined"}
+    assert rejected == {"sessions", "outcomes", "devices"}
+    loaded = {i["feed"] for i in one_row if i["expect"] == "loaded"}
+    assert loaded == {"providers", "outcomes"}
+    for item in one_row:
+        assert "_addendum" in item["file"] and item["record"] == 1, item
+        rows = list(csv.reader(io.StringIO(_text(tiny / item["file"]), newline="")))
+        assert len(rows) == 2, item  # a header and one record
+        in_clean = _clean_records(tiny, item["feed"], _record(tiny, item)).height
+        assert in_clean == (item["expect"] == "loaded"), item
+        if item["expect"] == "quarantined":
+            assert item["reason_code"] == "unknown_code", item
 
 
 def test_rejects_unknown_tier_and_too_many_days(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from toning.generate.addenda import add_addendum_records, write_addenda
 from toning.generate.effects import simulate_effects
 from toning.generate.informational import plant_informational
 from toning.generate.landing import ClinicRecords, LandingWriter, clinics_file, write_clinic
@@ -151,7 +152,9 @@ def generate_landing(
         for spec, rng, d_rng, p_rng in zip(specs, clinic_rngs, dirt_rngs, plant_rngs, strict=True):
             records, courses = _clinic_records(spec, calendar, model, rng)
             records = plant_informational(records, calendar.as_of_day, p_rng)
+            records = add_addendum_records(records, calendar.as_of_day, p_rng)
             write_clinic(writer, records, calendar.as_of_day, days, d_rng)
+            write_addenda(writer, records, calendar.as_of_day, p_rng)
             truth.add_clinic(spec, records.providers, records.devices, records.feeds, courses)
             if len(specs) <= 10 or (spec.index + 1) % 10 == 0:
                 say(f"clinic {spec.clinic_id} ({spec.index + 1}/{len(specs)}) written")

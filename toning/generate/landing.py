@@ -252,7 +252,7 @@ def write_clinic(
     for feed, frame in (("providers", records.providers), ("devices", records.devices)):
         fmt = "csv.gz" if profile.format(feed) == "csv.gz" else "csv"
         name = f"{cid}_full_{as_of}.{fmt}"
-        rendered = render(frame, feed, spec, fmt, writer.relpath(feed, name))
+        rendered = render(without_addenda(frame), feed, spec, fmt, writer.relpath(feed, name))
         writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
 
     for feed in ("patients", "consultations", "sessions", "side_effects"):
@@ -291,7 +291,7 @@ def _write_feed(
     profile = spec.profile
     cid = spec.clinic_id
     as_of = day_text(as_of_day)
-    frame = records.feeds[feed]
+    frame = without_addenda(records.feeds[feed])
     if feed == "outcomes":
         frame = frame.filter(~pl.col("_app"))
     key = KEYS[feed]
@@ -383,7 +383,14 @@ def _whole_file_dirt(
         writer.plant("empty_file", "outcomes", f"{cid}_{yesterday}.csv", b"", "file_empty")
         # the devices export dropped into the sessions folder
         name = f"{cid}_devices_export.csv"
-        rendered = render(records.devices, "devices", spec, "csv", writer.relpath("sessions", name))
+        rendered = render(
+            without_addenda(records.devices),
+            "devices",
+            spec,
+            "csv",
+            writer.relpath("sessions", name),
+        )
+
         writer.plant(
             "wrong_feed_file",
             "sessions",
@@ -410,6 +417,11 @@ def _whole_file_dirt(
         rendered = render(sample, "sessions", spec, fmt, writer.relpath("sessions", name))
         cut = rendered.data[: max(len(rendered.data) * 3 // 5, 20)]
         writer.plant("truncated_gzip", "sessions", name, cut, "file_quarantined", "unreadable_file")
+
+
+def without_addenda(frame: pl.DataFrame) -> pl.DataFrame:
+    """The records of the regular exports (not those that come in one-row addenda)."""
+    return frame.filter(~pl.col("_addendum")) if "_addendum" in frame.columns else frame
 
 
 def clinics_file(writer: LandingWriter, clinics: pl.DataFrame, as_of_day: int) -> None:
