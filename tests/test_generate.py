@@ -59,6 +59,9 @@ INFORMATIONAL_DIRT = {
     "informational_out_of_range",
     "one_row_unknown_code",
     "one_row_informational_unknown",
+    "date_out_of_window",
+    "bad_utc_offset",
+    "control_character_in_id",
 }
 LOADED_AS_NULL = {
     "informational_unknown",
@@ -73,6 +76,9 @@ LISTS = {
 SEX_WORDS = {"female": "F", "male": "M", "other": "X"}
 # What a junk record of each kind shows in its line.
 JUNK_MARKS = {
+    "date_out_of_window": ("2099", "9999"),
+    "bad_utc_offset": ("+25:00", "+08:60"),
+    "control_character_in_id": ("\x00", "\u200b", "\u202e"),
     "one_row_unknown_code": ("scalp", "dlqi", "diode"),
 }
 EXPECTS = {

@@ -275,7 +275,7 @@ def _planter(feed: str, spec: ClinicSpec, rng: np.random.Generator) -> Planter |
     if feed == "patients":
         return lambda t: dirt.plant_patients(t, rng)
     if feed == "outcomes":
-        return lambda t: dirt.plant_outcomes(t, cid, rng)
+        return lambda t: dirt.plant_outcomes(t, cid, style, rng)
     return None
 
 
