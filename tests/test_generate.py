@@ -3,6 +3,7 @@ the planted effects that the dashboards are meant to reveal."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
@@ -62,6 +63,11 @@ INFORMATIONAL_DIRT = {
     "date_out_of_window",
     "bad_utc_offset",
     "control_character_in_id",
+    "duplicate_column_file",
+    "xlsx_cover_sheet",
+    "utf16_file",
+    "unknown_feed_folder",
+    "landing_root_file",
 }
 LOADED_AS_NULL = {
     "informational_unknown",
@@ -99,6 +105,7 @@ REASONS = {
     "malformed_line",
     "missing_columns",
     "unreadable_file",
+    "duplicate_columns",
 }
 
 
@@ -182,7 +189,8 @@ def test_dirt_lists_every_kind_of_the_contract(tiny: Path) -> None:
         assert item["expect"] in EXPECTS, item
         assert item["reason_code"] in REASONS, item
         assert (tiny / item["file"]).is_file(), item
-        assert item["feed"] == item["file"].split("/")[0], item
+        folder, _, name = item["file"].rpartition("/")
+        assert item["feed"] == (folder or None), item
     quarantined = [i for i in items if i["expect"] == "quarantined"]
     assert {i["reason_code"] for i in quarantined} >= {
         "malformed_line",
@@ -494,6 +502,33 @@ def test_one_row_files_hold_one_record_with_an_unknown_code(tiny: Path) -> None:
         assert in_clean == (item["expect"] == "loaded"), item
         if item["expect"] == "quarantined":
             assert item["reason_code"] == "unknown_code", item
+
+
+def test_hostile_files_are_what_dirt_json_says(tiny: Path) -> None:
+    files = {
+        i["kind"]: i for i in json.loads((tiny / ".truth/dirt.json").read_text()) if not i["record"]
+    }
+    text = _text(tiny / files["duplicate_column_file"]["file"])
+    header, *rows = csv.reader(io.StringIO(text, newline=""))
+    assert [_header(h) for h in header].count("session_id") == 2
+    assert rows and all("-X" in row[0] and len(row) == len(header) for row in rows)
+    utf16 = (tiny / files["utf16_file"]["file"]).read_bytes()
+    assert utf16.startswith(codecs.BOM_UTF16_LE)
+    assert utf16.decode("utf-16").startswith("event_id,")
+    assert files["unknown_feed_folder"]["feed"] not in FEEDS
+    assert files["landing_root_file"]["feed"] is None
+    for kind in ("unknown_feed_folder", "landing_root_file"):
+        assert files[kind]["expect"] == "ignored"
+        assert _text(tiny / files[kind]["file"]).count("\n") > 1
+    workbook = files["xlsx_cover_sheet"]["file"]
+    sheets = pl.read_excel(tiny / workbook, sheet_id=0)
+    assert list(sheets) == ["Cover", "patients"]
+    late = [
+        i
+        for i in json.loads((tiny / ".truth/dirt.json").read_text())
+        if i["kind"] == "late_arriving_patient" and i["file"] == workbook
+    ]
+    assert late and sheets["patients"].height >= len(late)
 
 
 def test_rejects_unknown_tier_and_too_many_days(tmp_path: Path) -> None:

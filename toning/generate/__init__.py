@@ -18,6 +18,7 @@ import polars as pl
 
 from toning.generate.addenda import add_addendum_records, write_addenda
 from toning.generate.effects import simulate_effects
+from toning.generate.hostile import write_hostile
 from toning.generate.informational import plant_informational
 from toning.generate.landing import ClinicRecords, LandingWriter, clinics_file, write_clinic
 from toning.generate.outcomes import simulate_outcomes
@@ -155,6 +156,7 @@ def generate_landing(
             records = add_addendum_records(records, calendar.as_of_day, p_rng)
             write_clinic(writer, records, calendar.as_of_day, days, d_rng)
             write_addenda(writer, records, calendar.as_of_day, p_rng)
+            write_hostile(writer, records, calendar.as_of_day)
             truth.add_clinic(spec, records.providers, records.devices, records.feeds, courses)
             if len(specs) <= 10 or (spec.index + 1) % 10 == 0:
                 say(f"clinic {spec.clinic_id} ({spec.index + 1}/{len(specs)}) written")

@@ -140,8 +140,10 @@ def render(
     fmt: str,
     relpath: str,
     planter: Planter | None = None,
+    cover: list[str] | None = None,
 ) -> Rendered:
-    """File bytes of a frame of typed records in the clinic's format."""
+    """File bytes of a frame of typed records in the clinic's format (an xlsx file after a
+    `cover` sheet if given)."""
     profile = spec.profile
     columns = file_columns(feed, profile)
     frame = _annotate(ordered(frame, feed), feed)
@@ -161,7 +163,7 @@ def render(
         if fmt == "parquet":
             data = parquet_bytes(text)
         else:
-            data = xlsx_bytes(text, header_names(columns, profile), feed)
+            data = xlsx_bytes(text, header_names(columns, profile), feed, cover)
     items.extend(annotations(text, feed, relpath))
     return Rendered(data, text.height, items)
 
@@ -313,10 +315,7 @@ def _write_feed(
         rendered = render(corrections, feed, spec, cfmt, writer.relpath(feed, name))
         writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
     if feed == "patients" and late.height:
-        lfmt = profile.late_patients_format
-        name = f"{cid}_late_{as_of}.{lfmt}"
-        rendered = render(late, feed, spec, lfmt, writer.relpath(feed, name))
-        writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+        _write_late_patients(writer, spec, late, as_of)
 
     if days > 0:
         window = frame.filter(
@@ -326,6 +325,23 @@ def _write_feed(
             name = f"{cid}_{day_text(day)}.{fmt}"
             rendered = render(daily, feed, spec, fmt, writer.relpath(feed, name))
             writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+
+
+def _write_late_patients(
+    writer: LandingWriter, spec: ClinicSpec, late: pl.DataFrame, as_of: str
+) -> None:
+    """The first clinic's late patients come in a workbook whose first sheet is a cover page."""
+    fmt = spec.profile.late_patients_format
+    name = f"{spec.clinic_id}_late_{as_of}.{fmt}"
+    relpath = writer.relpath("patients", name)
+    cover = None
+    if fmt == "xlsx" and spec.index == 0:
+        cover = [f"{spec.clinic_name}: patients registered late", f"Exported {as_of}"]
+    rendered = render(late, "patients", spec, fmt, relpath, cover=cover)
+    items = rendered.items
+    if cover:
+        items = [DirtItem("xlsx_cover_sheet", "patients", relpath, None, "loaded", None), *items]
+    writer.write("patients", name, rendered.data, rendered.rows, items)
 
 
 def _write_outcomes(
@@ -390,7 +406,6 @@ def _whole_file_dirt(
             "csv",
             writer.relpath("sessions", name),
         )
-
         writer.plant(
             "wrong_feed_file",
             "sessions",

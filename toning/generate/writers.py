@@ -125,10 +125,17 @@ def parquet_bytes(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def xlsx_bytes(frame: pl.DataFrame, headers: list[str], sheet: str) -> bytes:
+def xlsx_bytes(
+    frame: pl.DataFrame, headers: list[str], sheet: str, cover: list[str] | None = None
+) -> bytes:
+    """A workbook with the data on sheet `sheet`, after a text-only `Cover` sheet if given."""
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
     workbook.set_properties({"created": XLSX_CREATED, "author": "clinic export", "title": sheet})
+    if cover:
+        front = workbook.add_worksheet("Cover")
+        for row, line in enumerate(cover):
+            front.write_string(row, 0, line)
     body = frame.select(data_columns(frame))
     body.columns = headers
     body.write_excel(workbook, worksheet=sheet, autofilter=False, table_style=None)
