@@ -3,12 +3,14 @@ the planted effects that the dashboards are meant to reveal."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
 import io
 import json
 import re
+from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +18,15 @@ import polars as pl
 import pytest
 
 from toning.generate import generate_landing
-from toning.generate.codes import CONCERNS, CONTRAINDICATIONS, EFFECTS, FEEDS, TREATMENT_AREAS
+from toning.generate.codes import (
+    CONCERNS,
+    CONTRAINDICATIONS,
+    EFFECTS,
+    FEEDS,
+    KEYS,
+    TIMEPOINTS,
+    TREATMENT_AREAS,
+)
 from toning.generate.params import REGIONS
 from toning.generate.pii import PROVIDER_FIRST, PROVIDER_LAST, all_patient_names
 from toning.generate.reference import BRANDS, DEVICE_CATALOGUE
@@ -40,6 +50,43 @@ CONTRACT_DIRT = {
     "partial_file",
     "redelivered_file",
 }
+# The family of issue 14: informational columns never reject a record, a small fully rejected
+# file is no reason to stop a publish, and hostile exports end as recorded files.
+INFORMATIONAL_DIRT = {
+    "code_spelling",
+    "timepoint_spelling",
+    "informational_unknown",
+    "list_unknown_item",
+    "informational_out_of_range",
+    "one_row_unknown_code",
+    "one_row_informational_unknown",
+    "date_out_of_window",
+    "bad_utc_offset",
+    "control_character_in_id",
+    "duplicate_column_file",
+    "xlsx_cover_sheet",
+    "utf16_file",
+    "unknown_feed_folder",
+    "landing_root_file",
+}
+LOADED_AS_NULL = {
+    "informational_unknown",
+    "informational_out_of_range",
+    "one_row_informational_unknown",
+}
+LISTS = {
+    "secondary_concerns": CONCERNS,
+    "treatment_areas": TREATMENT_AREAS,
+    "contraindications": CONTRAINDICATIONS,
+}
+SEX_WORDS = {"female": "F", "male": "M", "other": "X"}
+# What a junk record of each kind shows in its line.
+JUNK_MARKS = {
+    "date_out_of_window": ("2099", "9999"),
+    "bad_utc_offset": ("+25:00", "+08:60"),
+    "control_character_in_id": ("\x00", "\u200b", "\u202e"),
+    "one_row_unknown_code": ("scalp", "dlqi", "diode"),
+}
 EXPECTS = {
     "loaded",
     "quarantined",
@@ -58,6 +105,7 @@ REASONS = {
     "malformed_line",
     "missing_columns",
     "unreadable_file",
+    "duplicate_columns",
 }
 
 
@@ -136,12 +184,13 @@ def test_every_feed_folder_gets_data_in_every_format(tiny: Path) -> None:
 
 def test_dirt_lists_every_kind_of_the_contract(tiny: Path) -> None:
     items = json.loads((tiny / ".truth/dirt.json").read_text())
-    assert {item["kind"] for item in items} >= CONTRACT_DIRT
+    assert {item["kind"] for item in items} >= CONTRACT_DIRT | INFORMATIONAL_DIRT
     for item in items:
         assert item["expect"] in EXPECTS, item
         assert item["reason_code"] in REASONS, item
         assert (tiny / item["file"]).is_file(), item
-        assert item["feed"] == item["file"].split("/")[0], item
+        folder, _, name = item["file"].rpartition("/")
+        assert item["feed"] == (folder or None), item
     quarantined = [i for i in items if i["expect"] == "quarantined"]
     assert {i["reason_code"] for i in quarantined} >= {
         "malformed_line",
@@ -166,6 +215,8 @@ def test_junk_records_are_where_dirt_json_says(tiny: Path) -> None:
             rows = list(csv.reader(io.StringIO(text, newline="")))
             record = ",".join(rows[item["record"]])  # rows[0] is the header
         assert "-X" in record, item
+        marks = JUNK_MARKS.get(item["kind"], ("",))
+        assert any(mark in record for mark in marks), item
 
 
 def test_clean_world_excludes_junk_and_keeps_voided_records(tiny: Path) -> None:
@@ -343,6 +394,141 @@ def test_names_cannot_be_mistaken_for_codes_or_provider_names() -> None:
     text = " ".join(vocabulary).lower()
     clashes = sorted(n for n in names if n.lower() in text)
     assert not clashes
+
+
+def _header(name: str) -> str:
+    return name.strip().lower()
+
+
+def _record(root: Path, item: dict) -> dict:
+    """The record a dirt item points at, by contract column name (a survey line as parsed)."""
+    path = root / item["file"]
+    n = item["record"]
+    if path.name.endswith((".jsonl", ".jsonl.gz")):
+        return json.loads(_text(path).splitlines()[n - 1])
+    if path.suffix in (".xlsx", ".parquet"):
+        frame = (
+            pl.read_excel(path, sheet_name=item["feed"])
+            if path.suffix == ".xlsx"
+            else pl.read_parquet(path)
+        )
+        return frame.rename(_header).cast(pl.String).row(n - 1, named=True)
+    rows = list(csv.reader(io.StringIO(_text(path), newline="")))
+    return dict(zip(map(_header, rows[0]), rows[n], strict=True))
+
+
+def _clean_records(root: Path, feed: str, record: dict) -> pl.DataFrame:
+    """The clean world's records for a landed record (every answer of a survey submission)."""
+    clean = pl.read_parquet(root / f".truth/clean/{feed}.parquet")
+    if "answers" in record:
+        return clean.filter(pl.col("submission_id") == record["submission_id"])
+    return clean.filter(pl.all_horizontal(pl.col(k) == record[k] for k in KEYS[feed]))
+
+
+def _code(raw: str) -> str:
+    """This test's own reading of a code: lower case, runs of spaces, hyphens and dots as `_`."""
+    code = re.sub(r"[ .\-]+", "_", raw.strip().lower())
+    return SEX_WORDS.get(code, code)
+
+
+def _timepoint(raw: str) -> str:
+    """Which timepoint a supplied label means (a rule of thumb, not the generator's table)."""
+    label = raw.lower()
+    for months in ("12", "6", "3"):
+        if re.search(rf"(?<!\d){months}(?!\d)", label):
+            return f"follow_up_{months}m"
+    if "year" in label:
+        return "follow_up_12m"
+    if label.startswith("post"):
+        return "post_session"
+    if label.startswith("end") or label == "eoc":
+        return "end_of_course"
+    assert label in ("baseline", "pre-treatment"), raw
+    return "baseline"
+
+
+def _held(item: dict) -> str | None:
+    """What the warehouse holds for the planted text of an informational dirt item."""
+    raw = item["value"]
+    if item["kind"] in LOADED_AS_NULL:
+        return None
+    if item["kind"] == "timepoint_spelling":
+        return _timepoint(raw)
+    if item["kind"] == "list_unknown_item":
+        return ";".join(sorted(c for c in raw.split(";") if c in LISTS[item["column"]]))
+    return ";".join(sorted(_code(c) for c in raw.split(";")))
+
+
+def test_informational_dirt_loads_with_what_the_warehouse_holds(tiny: Path) -> None:
+    """Each record with an informational code spelt otherwise, unknown or implausible is in its
+    file as dirt.json says, and in the clean world with the canonical code, null, or its list
+    without the unknown item; every family is there in the smallest tier."""
+    items = [i for i in json.loads((tiny / ".truth/dirt.json").read_text()) if i["column"]]
+    families: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        assert item["expect"] == "loaded" and item["reason_code"] is None, item
+        record = _record(tiny, item)
+        assert str(record[item["column"]]) == item["value"], item
+        held = _clean_records(tiny, item["feed"], record)[item["column"]].to_list()
+        assert held and held == [_held(item)] * len(held), item
+        families[item["kind"]].add(item["column"])
+    codes = {"role", "channel", "rater", "reported_by", "action", "sex", *LISTS}
+    assert families["code_spelling"] == codes
+    assert families["informational_unknown"] == codes - {"role", *LISTS} | {"timepoint"}
+    assert families["list_unknown_item"] == set(LISTS)
+    assert families["informational_out_of_range"] == {"wavelength_nm", "passes", "installed_on"}
+    assert families["one_row_informational_unknown"] == {"role", "channel"}
+    spelt = [i for i in items if i["kind"] == "timepoint_spelling"]
+    assert {_timepoint(i["value"]) for i in spelt} == set(TIMEPOINTS)
+    assert any(i["file"].endswith(".jsonl") for i in spelt)
+    consultations = pl.read_parquet(tiny / ".truth/clean/consultations.parquet")
+    for column in LISTS:
+        for value in consultations[column].drop_nulls():
+            assert value == ";".join(sorted(value.split(";"))), (column, value)
+
+
+def test_one_row_files_hold_one_record_with_an_unknown_code(tiny: Path) -> None:
+    items = json.loads((tiny / ".truth/dirt.json").read_text())
+    one_row = [i for i in items if i["kind"].startswith("one_row_")]
+    rejected = {i["feed"] for i in one_row if i["expect"] == "quarantined"}
+    assert rejected == {"sessions", "outcomes", "devices"}
+    loaded = {i["feed"] for i in one_row if i["expect"] == "loaded"}
+    assert loaded == {"providers", "outcomes"}
+    for item in one_row:
+        assert "_addendum" in item["file"] and item["record"] == 1, item
+        rows = list(csv.reader(io.StringIO(_text(tiny / item["file"]), newline="")))
+        assert len(rows) == 2, item  # a header and one record
+        in_clean = _clean_records(tiny, item["feed"], _record(tiny, item)).height
+        assert in_clean == (item["expect"] == "loaded"), item
+        if item["expect"] == "quarantined":
+            assert item["reason_code"] == "unknown_code", item
+
+
+def test_hostile_files_are_what_dirt_json_says(tiny: Path) -> None:
+    files = {
+        i["kind"]: i for i in json.loads((tiny / ".truth/dirt.json").read_text()) if not i["record"]
+    }
+    text = _text(tiny / files["duplicate_column_file"]["file"])
+    header, *rows = csv.reader(io.StringIO(text, newline=""))
+    assert [_header(h) for h in header].count("session_id") == 2
+    assert rows and all("-X" in row[0] and len(row) == len(header) for row in rows)
+    utf16 = (tiny / files["utf16_file"]["file"]).read_bytes()
+    assert utf16.startswith(codecs.BOM_UTF16_LE)
+    assert utf16.decode("utf-16").startswith("event_id,")
+    assert files["unknown_feed_folder"]["feed"] not in FEEDS
+    assert files["landing_root_file"]["feed"] is None
+    for kind in ("unknown_feed_folder", "landing_root_file"):
+        assert files[kind]["expect"] == "ignored"
+        assert _text(tiny / files[kind]["file"]).count("\n") > 1
+    workbook = files["xlsx_cover_sheet"]["file"]
+    sheets = pl.read_excel(tiny / workbook, sheet_id=0)
+    assert list(sheets) == ["Cover", "patients"]
+    late = [
+        i
+        for i in json.loads((tiny / ".truth/dirt.json").read_text())
+        if i["kind"] == "late_arriving_patient" and i["file"] == workbook
+    ]
+    assert late and sheets["patients"].height >= len(late)
 
 
 def test_rejects_unknown_tier_and_too_many_days(tmp_path: Path) -> None:

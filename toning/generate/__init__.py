@@ -16,7 +16,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from toning.generate.addenda import add_addendum_records, write_addenda
 from toning.generate.effects import simulate_effects
+from toning.generate.hostile import write_hostile
+from toning.generate.informational import plant_informational
 from toning.generate.landing import ClinicRecords, LandingWriter, clinics_file, write_clinic
 from toning.generate.outcomes import simulate_outcomes
 from toning.generate.params import DEFAULT_AS_OF, HORIZON_DAYS, TIERS, WorldModel
@@ -139,6 +142,7 @@ def generate_landing(
     specs = plan_chain(spec_tier, chain_rng, calendar)
     clinic_rngs = clinics_rng.spawn(len(specs))
     dirt_rngs = dirt_rng.spawn(len(specs))
+    plant_rngs = dirt_rng.spawn(len(specs))
     writer = LandingWriter(out)
     truth = TruthBuilder(out / ".truth", calendar.as_of_day + days)
     clinics = clinics_frame(specs)
@@ -146,9 +150,13 @@ def generate_landing(
     say(f"{tier}: {len(specs)} clinics, seed {seed}, as of {as_of}, {days} daily extracts")
     try:
         truth.add_clinics(clinics)
-        for spec, rng, d_rng in zip(specs, clinic_rngs, dirt_rngs, strict=True):
+        for spec, rng, d_rng, p_rng in zip(specs, clinic_rngs, dirt_rngs, plant_rngs, strict=True):
             records, courses = _clinic_records(spec, calendar, model, rng)
+            records = plant_informational(records, calendar.as_of_day, p_rng)
+            records = add_addendum_records(records, calendar.as_of_day, p_rng)
             write_clinic(writer, records, calendar.as_of_day, days, d_rng)
+            write_addenda(writer, records, calendar.as_of_day, p_rng)
+            write_hostile(writer, records, calendar.as_of_day)
             truth.add_clinic(spec, records.providers, records.devices, records.feeds, courses)
             if len(specs) <= 10 or (spec.index + 1) % 10 == 0:
                 say(f"clinic {spec.clinic_id} ({spec.index + 1}/{len(specs)}) written")

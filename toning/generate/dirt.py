@@ -1,12 +1,15 @@
 """Record-level dirt planted into a clinic's text files, as extra records with their own ids.
 
 The clean world is untouched: every junk record here is one a correct ingest rejects (or, for
-exact duplicates, drops), so the warehouse should contain exactly the clean world.
+exact duplicates, drops), so the warehouse should contain exactly the clean world. Junk records
+copy a real record's text, never one that carries planted informational text (its finding would
+then belong to a rejected record).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +18,12 @@ import polars as pl
 from toning.generate.writers import csv_line
 
 QUARANTINED = "quarantined"
+DATE_OUT_OF_WINDOW = "date_out_of_window"
+BAD_UTC_OFFSET = "bad_utc_offset"
+CONTROL_CHARACTER_IN_ID = "control_character_in_id"
+ZERO_WIDTH_SPACE, NUL, RIGHT_TO_LEFT_OVERRIDE = "\u200b", "\x00", "\u202e"
+# A change to one column of a junk record: the new text, or a function of the template's text.
+Change = str | None | Callable[[str | None], str | None]
 
 
 @dataclass
@@ -30,6 +39,10 @@ class Planter:
             if col not in self.frame.columns:
                 self.frame = self.frame.with_columns(pl.lit(None, dtype=pl.String).alias(col))
         self.columns = [c for c in self.frame.columns if not c.startswith("__")]
+        plain = pl.Series([True] * self.frame.height, dtype=pl.Boolean)
+        if "__spelt_kind" in self.frame.columns:
+            plain = self.frame["__spelt_kind"].is_null()
+        self.plain = np.flatnonzero(plain.to_numpy())
 
     def _position(self) -> float:
         n = self.frame.height
@@ -37,8 +50,8 @@ class Planter:
         return float(self.rng.integers(low, max(n, low + 1))) + 0.5 + len(self.inserts) * 1e-6
 
     def template(self) -> dict[str, str | None]:
-        """A copy of a random data row (text values)."""
-        i = int(self.rng.integers(0, self.frame.height))
+        """A copy of a random data row (text values) without planted informational text."""
+        i = int(self.plain[self.rng.integers(0, len(self.plain))])
         row = self.frame.row(i, named=True)
         return {c: row[c] for c in self.columns}
 
@@ -46,13 +59,15 @@ class Planter:
         self,
         key: str,
         new_id: str,
-        changes: dict[str, str | None],
+        changes: dict[str, Change],
         kind: str,
         reason: str,
         expect: str = QUARANTINED,
     ) -> None:
         row = self.template()
-        row.update({key: new_id, **changes})
+        row[key] = new_id
+        for column, change in changes.items():
+            row[column] = change(row[column]) if callable(change) else change
         self.inserts.append(
             (self._position(), {**row, "__kind": kind, "__expect": expect, "__reason": reason})
         )
@@ -86,7 +101,7 @@ class Planter:
         for _ in range(count):
             i = int(self.rng.integers(0, max(n - 1, 1)))
             row = self.frame.row(i, named=True)
-            if row.get("__kind") is not None:
+            if row.get("__kind") is not None or row.get("__spelt_kind") is not None:
                 continue
             pos = float(self.rng.integers(i + 1, n + 1)) - 0.5 + len(self.inserts) * 1e-6
             copy = {c: row[c] for c in self.columns}
@@ -133,6 +148,35 @@ def bad_date(dmy: bool) -> str:
     return "30/02/2026" if dmy else "2026-02-30"
 
 
+def timestamp_in(year: int, style: str) -> str:
+    """A well-formed timestamp in the clinic's format, in `year` (outside the plausible window)."""
+    if style == "dmy":
+        return f"14/03/{year} 10:00"
+    if style == "offset":
+        return f"{year}-03-14T10:15:00+08:00"
+    if style == "utc_z":
+        return f"{year}-03-14T02:15:00Z"
+    return f"{year}-03-14T10:15:00"
+
+
+def plant_window_dirt(p: Planter, ids: Iterator[str], style: str) -> None:
+    """Sessions dated 2099, an update stamped in the year 9999, a UTC offset of +25:00 (where
+    the clinic writes offsets), a session id with a zero-width space."""
+    future = timestamp_in(2099, style)
+    p.junk("session_id", next(ids), {"started_at": future}, DATE_OUT_OF_WINDOW, "out_of_range")
+    doomsday = timestamp_in(9999, style)
+    p.junk("session_id", next(ids), {"updated_at": doomsday}, DATE_OUT_OF_WINDOW, "out_of_range")
+    if style == "offset":
+        offset = "2026-03-02T10:15:00+25:00"
+        p.junk("session_id", next(ids), {"started_at": offset}, BAD_UTC_OFFSET, "unparseable")
+    hidden = next(ids) + ZERO_WIDTH_SPACE
+    p.junk("session_id", hidden, {}, CONTROL_CHARACTER_IN_ID, "unparseable")
+
+
+def _appended(suffix: str) -> Callable[[str | None], str | None]:
+    return lambda text: None if text is None else text + suffix
+
+
 def plant_sessions(
     frame: pl.DataFrame, clinic_id: str, ts_style: str, units: bool, rng: np.random.Generator
 ) -> pl.DataFrame:
@@ -160,10 +204,13 @@ def plant_sessions(
     p.junk("session_id", next(sid), {"fluence_j_cm2": "40" + unit}, "out_of_range", "out_of_range")
     p.junk("session_id", next(sid), {"treatment_area": "scalp"}, "unknown_code", "unknown_code")
     p.junk("session_id", next(sid), {"provider_id": None}, "missing_required", "missing_required")
+    plant_window_dirt(p, sid, ts_style)
     return p.result()
 
 
-def plant_outcomes(frame: pl.DataFrame, clinic_id: str, rng: np.random.Generator) -> pl.DataFrame:
+def plant_outcomes(
+    frame: pl.DataFrame, clinic_id: str, ts_style: str, rng: np.random.Generator
+) -> pl.DataFrame:
     p = Planter(frame, rng)
     rid = iter(f"R-{clinic_id}-X{i:05d}" for i in range(1, 100))
     p.duplicate(1)
@@ -177,6 +224,11 @@ def plant_outcomes(frame: pl.DataFrame, clinic_id: str, rng: np.random.Generator
     p.junk("response_id", next(rid), {"score": "7,5"}, "unparseable_number", "unparseable")
     p.junk("response_id", next(rid), {"instrument": "dlqi"}, "unknown_code", "unknown_code")
     p.malformed("response_id", next(rid), extra_field=False)
+    if ts_style == "offset":
+        bad = {"collected_at": "2026-03-02T19:44:00+08:60"}
+        p.junk("response_id", next(rid), bad, BAD_UTC_OFFSET, "unparseable")
+    bidi = {"patient_ref": _appended(RIGHT_TO_LEFT_OVERRIDE)}
+    p.junk("response_id", next(rid), bidi, CONTROL_CHARACTER_IN_ID, "unparseable")
     return p.result()
 
 
@@ -190,6 +242,8 @@ def plant_side_effects(
     p.junk("event_id", next(eid), {"effect": "rash"}, "unknown_code", "unknown_code")
     p.junk("event_id", next(eid), {"onset_on": bad_date(dmy)}, "unparseable_date", "unparseable")
     p.junk("event_id", next(eid), {"effect": None}, "missing_required", "missing_required")
+    nul = {"patient_ref": _appended(NUL)}
+    p.junk("event_id", next(eid), nul, CONTROL_CHARACTER_IN_ID, "unparseable")
     return p.result()
 
 

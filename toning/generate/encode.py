@@ -216,7 +216,7 @@ def encode_text(
         else:
             exprs.append(pl.col(col).cast(pl.String).alias(col))
     passthrough = [c for c in frame.columns if c.startswith("__")]
-    return frame.select(*exprs, *passthrough)
+    return with_spellings(frame.select(*exprs, *passthrough))
 
 
 def encode_typed(
@@ -245,4 +245,19 @@ def encode_typed(
         else:
             exprs.append(pl.col(col).cast(pl.String))
     passthrough = [c for c in frame.columns if c.startswith("__")]
-    return frame.select(*exprs, *passthrough)
+    return with_spellings(frame.select(*exprs, *passthrough))
+
+
+def with_spellings(encoded: pl.DataFrame) -> pl.DataFrame:
+    """The text planted on a record (`__spelt_text`, see informational.py) written in place of its
+    column's value (`__spelt_col`), cast to the column's type in parquet and xlsx."""
+    if "__spelt_col" not in encoded.columns:
+        return encoded
+    targets = sorted(set(encoded["__spelt_col"].drop_nulls()) & set(encoded.columns))
+    return encoded.with_columns(
+        pl.when(pl.col("__spelt_col") == name)
+        .then(pl.col("__spelt_text").cast(encoded.schema[name], strict=False))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in targets
+    )

@@ -48,6 +48,8 @@ ORDER_BY = {
     "side_effects": ("onset_on", "event_id"),
 }
 WITH_FITZPATRICK = ("patients", "consultations", "sessions")
+# Planted informational text on a record (see informational.py): column, text, dirt kind.
+SPELT_COLUMNS = ("_spelt_col", "_spelt_text", "_spelt_kind")
 # Plants record-level dirt into an all-text frame.
 Planter = Callable[[pl.DataFrame], pl.DataFrame]
 
@@ -61,17 +63,36 @@ class LandingWriter:
     rows: Counter[str] = field(default_factory=Counter)
     dirt: list[DirtItem] = field(default_factory=list)
 
-    def write(self, feed: str, name: str, data: bytes, rows: int, items: list[DirtItem]) -> str:
-        path = self.out / feed / name
+    def write(
+        self, feed: str | None, name: str, data: bytes, rows: int, items: list[DirtItem]
+    ) -> str:
+        """Write `<out>/<feed>/<name>` (`<out>/<name>` when `feed` is None: the landing root)."""
+        relpath = self.relpath(feed, name)
+        path = self.out / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         self.files.append(path)
-        self.rows[feed] += rows
+        if feed is not None:
+            self.rows[feed] += rows
         self.dirt.extend(items)
-        return f"{feed}/{name}"
+        return relpath
 
-    def relpath(self, feed: str, name: str) -> str:
-        return f"{feed}/{name}"
+    def relpath(self, feed: str | None, name: str) -> str:
+        return name if feed is None else f"{feed}/{name}"
+
+    def plant(
+        self,
+        kind: str,
+        feed: str | None,
+        name: str,
+        data: bytes,
+        expect: str,
+        reason: str | None = None,
+        rows: int = 0,
+    ) -> str:
+        """A file that is itself the dirt: one dirt item for the whole file."""
+        item = DirtItem(kind, feed, self.relpath(feed, name), None, expect, reason)
+        return self.write(feed, name, data, rows, [item])
 
 
 @dataclass(frozen=True)
@@ -101,6 +122,7 @@ def _annotate(frame: pl.DataFrame, feed: str) -> pl.DataFrame:
         if "_dirt_kind" in frame.columns
         else pl.lit(None),
         "__reason": pl.lit(None, dtype=pl.String),
+        **{f"_{c}": pl.col(c) for c in SPELT_COLUMNS if c in frame.columns},
     }
     frame = frame.with_columns(**{k: v.cast(pl.String) for k, v in exprs.items()})
     if feed in WITH_FITZPATRICK:
@@ -118,8 +140,10 @@ def render(
     fmt: str,
     relpath: str,
     planter: Planter | None = None,
+    cover: list[str] | None = None,
 ) -> Rendered:
-    """File bytes of a frame of typed records in the clinic's format."""
+    """File bytes of a frame of typed records in the clinic's format (an xlsx file after a
+    `cover` sheet if given)."""
     profile = spec.profile
     columns = file_columns(feed, profile)
     frame = _annotate(ordered(frame, feed), feed)
@@ -139,7 +163,7 @@ def render(
         if fmt == "parquet":
             data = parquet_bytes(text)
         else:
-            data = xlsx_bytes(text, header_names(columns, profile), feed)
+            data = xlsx_bytes(text, header_names(columns, profile), feed, cover)
     items.extend(annotations(text, feed, relpath))
     return Rendered(data, text.height, items)
 
@@ -154,6 +178,7 @@ def survey_lines(frame: pl.DataFrame, spec: ClinicSpec) -> pl.DataFrame:
         ),
         _submitted=timestamp_text("collected_at", "offset", spec.timezone),
     )
+    spelt = [c for c in SPELT_COLUMNS if c in answers.columns]
     grouped = answers.group_by("submission_id", maintain_order=True).agg(
         pl.col("patient_ref").first(),
         pl.col("session_id").first(),
@@ -161,7 +186,13 @@ def survey_lines(frame: pl.DataFrame, spec: ClinicSpec) -> pl.DataFrame:
         pl.col("channel").first(),
         pl.col("_submitted").first(),
         pl.col("_answer").str.join(", ").alias("_answers"),
+        *(pl.col(c).first() for c in spelt),
     )
+    if spelt:
+        grouped = grouped.with_columns(
+            pl.when(pl.col("_spelt_col") == c).then(pl.col("_spelt_text")).otherwise(c).alias(c)
+            for c in ("timepoint", "channel")
+        )
     session = (
         pl.when(pl.col("session_id").is_null())
         .then(pl.lit("null"))
@@ -190,7 +221,7 @@ def survey_lines(frame: pl.DataFrame, spec: ClinicSpec) -> pl.DataFrame:
         pl.col("_answers"),
         "]}",
     )
-    return grouped.select(line.alias("line"))
+    return grouped.select(line.alias("line"), *(pl.col(c).alias(f"_{c}") for c in spelt))
 
 
 def _text(*parts: str | pl.Expr) -> pl.Expr:
@@ -223,7 +254,7 @@ def write_clinic(
     for feed, frame in (("providers", records.providers), ("devices", records.devices)):
         fmt = "csv.gz" if profile.format(feed) == "csv.gz" else "csv"
         name = f"{cid}_full_{as_of}.{fmt}"
-        rendered = render(frame, feed, spec, fmt, writer.relpath(feed, name))
+        rendered = render(without_addenda(frame), feed, spec, fmt, writer.relpath(feed, name))
         writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
 
     for feed in ("patients", "consultations", "sessions", "side_effects"):
@@ -246,7 +277,7 @@ def _planter(feed: str, spec: ClinicSpec, rng: np.random.Generator) -> Planter |
     if feed == "patients":
         return lambda t: dirt.plant_patients(t, rng)
     if feed == "outcomes":
-        return lambda t: dirt.plant_outcomes(t, cid, rng)
+        return lambda t: dirt.plant_outcomes(t, cid, style, rng)
     return None
 
 
@@ -262,7 +293,7 @@ def _write_feed(
     profile = spec.profile
     cid = spec.clinic_id
     as_of = day_text(as_of_day)
-    frame = records.feeds[feed]
+    frame = without_addenda(records.feeds[feed])
     if feed == "outcomes":
         frame = frame.filter(~pl.col("_app"))
     key = KEYS[feed]
@@ -284,10 +315,7 @@ def _write_feed(
         rendered = render(corrections, feed, spec, cfmt, writer.relpath(feed, name))
         writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
     if feed == "patients" and late.height:
-        lfmt = profile.late_patients_format
-        name = f"{cid}_late_{as_of}.{lfmt}"
-        rendered = render(late, feed, spec, lfmt, writer.relpath(feed, name))
-        writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+        _write_late_patients(writer, spec, late, as_of)
 
     if days > 0:
         window = frame.filter(
@@ -297,6 +325,23 @@ def _write_feed(
             name = f"{cid}_{day_text(day)}.{fmt}"
             rendered = render(daily, feed, spec, fmt, writer.relpath(feed, name))
             writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+
+
+def _write_late_patients(
+    writer: LandingWriter, spec: ClinicSpec, late: pl.DataFrame, as_of: str
+) -> None:
+    """The first clinic's late patients come in a workbook whose first sheet is a cover page."""
+    fmt = spec.profile.late_patients_format
+    name = f"{spec.clinic_id}_late_{as_of}.{fmt}"
+    relpath = writer.relpath("patients", name)
+    cover = None
+    if fmt == "xlsx" and spec.index == 0:
+        cover = [f"{spec.clinic_name}: patients registered late", f"Exported {as_of}"]
+    rendered = render(late, "patients", spec, fmt, relpath, cover=cover)
+    items = rendered.items
+    if cover:
+        items = [DirtItem("xlsx_cover_sheet", "patients", relpath, None, "loaded", None), *items]
+    writer.write("patients", name, rendered.data, rendered.rows, items)
 
 
 def _write_outcomes(
@@ -347,99 +392,37 @@ def _whole_file_dirt(
     profile = spec.profile
     if spec.index == 0:
         # a daily extract of a day without side effects: header only
-        name = f"{cid}_{yesterday}.csv"
         header = ",".join(header_names(file_columns("side_effects", profile), profile)) + "\n"
-        writer.write(
-            "side_effects",
-            name,
-            header.encode(),
-            0,
-            [
-                DirtItem(
-                    "header_only_file",
-                    "side_effects",
-                    writer.relpath("side_effects", name),
-                    None,
-                    "file_empty",
-                    None,
-                )
-            ],
-        )
-        # an empty file
         name = f"{cid}_{yesterday}.csv"
-        writer.write(
-            "outcomes",
-            name,
-            b"",
-            0,
-            [
-                DirtItem(
-                    "empty_file",
-                    "outcomes",
-                    writer.relpath("outcomes", name),
-                    None,
-                    "file_empty",
-                    None,
-                )
-            ],
-        )
+        writer.plant("header_only_file", "side_effects", name, header.encode(), "file_empty")
+        # an empty file
+        writer.plant("empty_file", "outcomes", f"{cid}_{yesterday}.csv", b"", "file_empty")
         # the devices export dropped into the sessions folder
         name = f"{cid}_devices_export.csv"
-        rendered = render(records.devices, "devices", spec, "csv", writer.relpath("sessions", name))
-        writer.write(
+        rendered = render(
+            without_addenda(records.devices),
+            "devices",
+            spec,
+            "csv",
+            writer.relpath("sessions", name),
+        )
+        writer.plant(
+            "wrong_feed_file",
             "sessions",
             name,
             rendered.data,
+            "file_quarantined",
+            "missing_columns",
             rendered.rows,
-            [
-                DirtItem(
-                    "wrong_feed_file",
-                    "sessions",
-                    writer.relpath("sessions", name),
-                    None,
-                    "file_quarantined",
-                    "missing_columns",
-                )
-            ],
         )
         # a file still being written
         full = (writer.out / "sessions" / f"{cid}_full_{as_of}.csv").read_bytes()
-        name = f"{cid}_upload.csv.part"
-        writer.write(
-            "sessions",
-            name,
-            full[: max(len(full) // 3, 1)],
-            0,
-            [
-                DirtItem(
-                    "partial_file",
-                    "sessions",
-                    writer.relpath("sessions", name),
-                    None,
-                    "ignored",
-                    None,
-                )
-            ],
-        )
+        partial = full[: max(len(full) // 3, 1)]
+        writer.plant("partial_file", "sessions", f"{cid}_upload.csv.part", partial, "ignored")
         # the same patients export delivered again under another name
         source = writer.out / "patients" / f"{cid}_full_{as_of}.csv"
         name = f"{cid}_full_{as_of}_resent.csv"
-        writer.write(
-            "patients",
-            name,
-            source.read_bytes(),
-            0,
-            [
-                DirtItem(
-                    "redelivered_file",
-                    "patients",
-                    writer.relpath("patients", name),
-                    None,
-                    "file_duplicate",
-                    None,
-                )
-            ],
-        )
+        writer.plant("redelivered_file", "patients", name, source.read_bytes(), "file_duplicate")
     if spec.index == 1:
         # a gzip cut off mid-stream
         sessions = records.feeds["sessions"].filter(pl.col("_land_day") <= as_of_day - 1)
@@ -448,22 +431,12 @@ def _whole_file_dirt(
         name = f"{cid}_{yesterday}.{fmt}"
         rendered = render(sample, "sessions", spec, fmt, writer.relpath("sessions", name))
         cut = rendered.data[: max(len(rendered.data) * 3 // 5, 20)]
-        writer.write(
-            "sessions",
-            name,
-            cut,
-            0,
-            [
-                DirtItem(
-                    "truncated_gzip",
-                    "sessions",
-                    writer.relpath("sessions", name),
-                    None,
-                    "file_quarantined",
-                    "unreadable_file",
-                )
-            ],
-        )
+        writer.plant("truncated_gzip", "sessions", name, cut, "file_quarantined", "unreadable_file")
+
+
+def without_addenda(frame: pl.DataFrame) -> pl.DataFrame:
+    """The records of the regular exports (not those that come in one-row addenda)."""
+    return frame.filter(~pl.col("_addendum")) if "_addendum" in frame.columns else frame
 
 
 def clinics_file(writer: LandingWriter, clinics: pl.DataFrame, as_of_day: int) -> None:

@@ -45,6 +45,8 @@ TRUTH_EXTRA = {
     "side_effects": ("truth_session_id", "truth_effect_group", "truth_fitzpatrick", "truth_junk"),
 }
 WITH_FITZPATRICK = ("patients", "consultations", "sessions")
+# `;`-separated code lists: the warehouse holds their items sorted (unknown items dropped).
+LIST_COLUMNS = ("secondary_concerns", "treatment_areas", "contraindications")
 SKIN = ("I", "II", "III", "IV", "V", "VI")
 SLIM_COURSE_COLUMNS = (
     "course_type",
@@ -68,6 +70,9 @@ def clean_frame(feed: str, versions: pl.DataFrame, view_day: int, timezone: str)
         frame = frame.with_columns(voided=pl.lit(False))
     if feed in WITH_FITZPATRICK:
         frame = frame.with_columns(**fitzpatrick_clean())
+    frame = frame.with_columns(
+        pl.col(c).str.split(";").list.sort().list.join(";") for c in LIST_COLUMNS if c in frame
+    )
     if feed == "outcomes":
         frame = frame.with_columns(
             rater=pl.when(pl.col("_app")).then(None).otherwise(pl.col("rater"))

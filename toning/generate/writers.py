@@ -1,8 +1,10 @@
 """File bytes in each landing format, deterministic (same frame → same bytes).
 
 Frames may carry annotation columns: `__raw` (a literal line written instead of the row, for
-malformed lines), `__kind`/`__expect`/`__reason` (a planted dirt item on that record) and
-`__fst_odd` (an unrecognised Fitzpatrick spelling on that record). They are never written.
+malformed lines), `__kind`/`__expect`/`__reason` (a planted dirt item on that record),
+`__fst_odd` (an unrecognised Fitzpatrick spelling on that record) and `__spelt_kind`/`__spelt_col`/
+`__spelt_text` (an informational column written in another spelling, or with a value the ingest
+must drop: see informational.py). They are never written.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ XLSX_CREATED = datetime(2026, 1, 1, 0, 0, 0)
 @dataclass(frozen=True)
 class DirtItem:
     kind: str
-    feed: str
+    feed: str | None  # None for a file outside every feed folder (the landing root)
     file: str
     record: int | None
     expect: str
     reason_code: str | None
+    column: str | None = None  # the column the item is about, where it is one column
+    value: str | None = None  # the text written in that column
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -36,6 +40,8 @@ class DirtItem:
             "record": self.record,
             "expect": self.expect,
             "reason_code": self.reason_code,
+            "column": self.column,
+            "value": self.value,
         }
 
 
@@ -56,6 +62,12 @@ def annotations(frame: pl.DataFrame, feed: str, file: str) -> list[DirtItem]:
         odd = frame.with_row_index("__n", offset=1).filter(pl.col("__fst_odd"))
         for (n,) in odd.select("__n").iter_rows():
             items.append(DirtItem("unrecognised_fitzpatrick", feed, file, n, "loaded", None))
+    if "__spelt_kind" in frame.columns:
+        spelt = frame.with_row_index("__n", offset=1).filter(pl.col("__spelt_kind").is_not_null())
+        for n, kind, column, text in spelt.select(
+            "__n", "__spelt_kind", "__spelt_col", "__spelt_text"
+        ).iter_rows():
+            items.append(DirtItem(kind, feed, file, n, "loaded", None, column, text))
     return items
 
 
@@ -113,10 +125,17 @@ def parquet_bytes(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def xlsx_bytes(frame: pl.DataFrame, headers: list[str], sheet: str) -> bytes:
+def xlsx_bytes(
+    frame: pl.DataFrame, headers: list[str], sheet: str, cover: list[str] | None = None
+) -> bytes:
+    """A workbook with the data on sheet `sheet`, after a text-only `Cover` sheet if given."""
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
     workbook.set_properties({"created": XLSX_CREATED, "author": "clinic export", "title": sheet})
+    if cover:
+        front = workbook.add_worksheet("Cover")
+        for row, line in enumerate(cover):
+            front.write_string(row, 0, line)
     body = frame.select(data_columns(frame))
     body.columns = headers
     body.write_excel(workbook, worksheet=sheet, autofilter=False, table_style=None)
