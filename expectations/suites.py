@@ -27,6 +27,9 @@ PARSEABLE_TYPES = ("id", "int", "dec", "bool", "date", "ts")
 # No clinic recorded laser toning electronically before 2000: an earlier session, score or
 # correction is a broken date (a two-digit year, an epoch zero), not history.
 EARLIEST_PLAUSIBLE = datetime(2000, 1, 1)
+# For dates no metric needs (a clinic's opening, a device's installation) older history is
+# real, but not before the Unix epoch: 1900-01-01 or 0001-01-01 is a system's "no date".
+EARLIEST_ON_RECORD = datetime(1970, 1, 1)
 # Nothing can have happened after the refresh's clock; a day of slack covers clinics whose
 # local date is ahead of the server's.
 CLOCK_SLACK = timedelta(days=1)
@@ -172,20 +175,16 @@ def _column_rules(feed: Feed, column: Column, latest: date) -> list[Rule]:
 
 
 def _plausible_dates(column: Column, latest: date) -> Rule:
-    """Dates from the future, or (where a metric depends on them) from before 2000, are
-    broken: a session dated 2099 would move the as-of date and every day count with it."""
-    end = datetime.combine(latest, datetime.max.time())
-    window = {"max_value": end}
-    described = f"on or before {latest:%Y-%m-%d}"
-    if not column.informational:
-        window["min_value"] = EARLIEST_PLAUSIBLE
-        described = f"from {EARLIEST_PLAUSIBLE:%Y-%m-%d} to {latest:%Y-%m-%d}"
+    """Dates from the future, or from before records could hold them, are broken: a session
+    dated 2099 would move the as-of date and every day count with it."""
+    earliest = EARLIEST_ON_RECORD if column.informational else EARLIEST_PLAUSIBLE
     return Rule(
         "expect_column_values_to_be_between",
         column.name,
         "out_of_range",
-        pl.lit(f"{column.name} must be {described}, got") + quoted(column.name),
-        window,
+        pl.lit(f"{column.name} must be from {earliest:%Y-%m-%d} to {latest:%Y-%m-%d}, got")
+        + quoted(column.name),
+        {"min_value": earliest, "max_value": datetime.combine(latest, datetime.max.time())},
     )
 
 

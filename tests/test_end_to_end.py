@@ -132,6 +132,61 @@ def test_every_planted_file_level_problem_is_recorded(world):
             assert recorded[item["file"]][0] == "loaded", item
 
 
+# Planted values in columns no metric needs that cannot be read: loaded as null, with a finding.
+SET_ASIDE_KINDS = {
+    "informational_unknown",
+    "list_unknown_item",
+    "informational_out_of_range",
+    "one_row_informational_unknown",
+}
+
+
+def test_every_planted_unreadable_informational_value_is_one_finding(world):
+    landing, data = world
+    planted = {
+        (item["file"], item["record"], item["column"]): item["value"]
+        for item in dirt(landing)
+        if item["kind"] in SET_ASIDE_KINDS
+    }
+    found = {
+        (path, record, column): reason
+        for path, record, column, reason in published(
+            data, "select path, record_number, column_name, reason from ops.ingest_findings"
+        )
+    }
+    assert found.keys() == planted.keys()
+    for key, value in planted.items():
+        assert f"'{value[:40]}'" in found[key], key
+
+
+def test_other_spellings_of_timepoints_load_as_the_label_they_mean(world):
+    """A spelt-otherwise label loads as the canonical code the clean world holds, so it is
+    compared with the timepoint derived from dates exactly as the canonical label would be."""
+    landing, data = world
+    spelt = {
+        (item["file"], item["record"])
+        for item in dirt(landing)
+        if item["kind"] == "timepoint_spelling"
+    }
+    assert spelt
+    with duckdb.connect(str(data.lake), read_only=True) as con:
+        stored = con.execute(
+            "select files.path, outcomes._record_number, outcomes.response_id, outcomes.timepoint"
+            " from raw.outcomes as outcomes"
+            " join ops.ingest_files as files on outcomes._file_sha256 = files.sha256"
+        ).fetchall()
+    canonical = dict(clean(landing, "outcomes").select("response_id", "timepoint").iter_rows())
+    checked = [
+        (response_id, timepoint)
+        for path, record, response_id, timepoint in stored
+        if (path, record) in spelt
+    ]
+    assert len({(path, record) for path, record, *_ in stored if (path, record) in spelt}) == len(
+        spelt
+    )
+    assert all(timepoint == canonical[response_id] for response_id, timepoint in checked)
+
+
 def test_planted_duplicate_rows_are_counted_per_file(world):
     landing, data = world
     planted = Counter(item["file"] for item in dirt(landing) if item["expect"] == "duplicate")
