@@ -1,29 +1,43 @@
-"""Where things live: one place for every path the refresh, the dashboards and the tools use."""
+"""Where things live: one place for every path the refresh, the dashboards and the tools use.
+
+Every path a user types (an option, an environment variable, a default relative to the current
+folder) is made absolute here, once, when the command starts: the stages after it (the ingest,
+Great Expectations' Data Docs, dbt, which runs in another folder) all see the same absolute paths.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ingest.run import IngestPaths
+if TYPE_CHECKING:  # the dashboards read this module too: no ingest stack at import time
+    from ingest.run import IngestPaths
 
 LANDING_ENV = "TONING_LANDING"
 DATA_DIR_ENV = "TONING_DATA_DIR"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def default_landing() -> Path:
-    return Path(os.environ.get(LANDING_ENV) or "data/landing")
+def absolute(path: Path | str) -> Path:
+    """A path as the user typed it (`~`, relative to the current folder), made absolute."""
+    return Path(path).expanduser().resolve()
 
 
-def default_data_dir() -> Path:
-    return Path(os.environ.get(DATA_DIR_ENV) or "data")
+def landing_dir(option: Path | None = None) -> Path:
+    """--landing, else $TONING_LANDING, else ./data/landing; absolute."""
+    return absolute(option or os.environ.get(LANDING_ENV) or "data/landing")
+
+
+def data_dir(option: Path | None = None) -> DataDir:
+    """--data-dir, else $TONING_DATA_DIR, else ./data; absolute."""
+    return DataDir(option or os.environ.get(DATA_DIR_ENV) or "data")
 
 
 @dataclass(frozen=True)
 class DataDir:
-    """The layout of a data directory.
+    """The layout of a data directory (its root is made absolute on construction).
 
     `warehouse.duckdb` is the published warehouse (dashboards and analysts, read-only);
     `archive/` every received file byte for byte; `state/` is private to the refresh
@@ -31,6 +45,9 @@ class DataDir:
     """
 
     root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", absolute(self.root))
 
     @property
     def warehouse(self) -> Path:
@@ -71,6 +88,8 @@ class DataDir:
         return self.state / "refresh.lock"
 
     def ingest_paths(self) -> IngestPaths:
+        from ingest.run import IngestPaths
+
         return IngestPaths(
             lake=self.lake,
             identity=self.identity,

@@ -22,7 +22,7 @@ from expectations.validate import SuiteValidator
 from ingest import lake
 from ingest.landing import LandingFile, archive_path
 from ingest.run import IngestSummary, ingest_landing
-from toning.config import DataDir
+from toning.config import DataDir, absolute
 from toning.dbt import DBT_PROJECT_DIR, DbtResult, run_dbt
 
 Progress = Callable[[str], None]
@@ -61,7 +61,10 @@ def _now() -> datetime:
 @contextmanager
 def refresh_lock(data: DataDir) -> Iterator[None]:
     """One refresh at a time per data directory (the lock dies with the process)."""
-    data.state.mkdir(parents=True, exist_ok=True)
+    try:
+        data.state.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RefreshError(f"cannot use data folder {data.root}: {error.strerror}") from error
     with open(data.lock_file, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -81,8 +84,9 @@ def run_refresh(
     progress: Progress = lambda _: None,
     dbt_project: Path = DBT_PROJECT_DIR,
 ) -> RefreshResult:
-    if not landing.is_dir():
-        raise RefreshError(f"landing folder {landing} does not exist")
+    landing = absolute(landing)
+    _require_folder(landing, "landing folder", must_exist=True)
+    _require_folder(data.root, "data folder", must_exist=False)
     started = time.monotonic()
     run_id = _now().strftime("%Y%m%dT%H%M%S%fZ")
     with refresh_lock(data):
@@ -117,6 +121,13 @@ def run_refresh(
     return RefreshResult(
         run_id, summary, dbt_seconds, time.monotonic() - started, data.warehouse, docs
     )
+
+
+def _require_folder(path: Path, what: str, must_exist: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise RefreshError(f"{what} {path} is a file, not a folder")
+    if must_exist and not path.exists():
+        raise RefreshError(f"{what} {path} does not exist")
 
 
 def _data_docs(data: DataDir, suites: SuiteValidator, progress: Progress) -> DataDocs | None:
@@ -155,7 +166,7 @@ def _build(data: DataDir, dbt_project: Path, progress: Progress) -> DbtResult:
 def _quality_gate(data: DataDir, run_id: str, run_results: Path, progress: Progress) -> None:
     """Run the data-quality checks, keep every result, and stop on a failed fatal check."""
     with lake.connect(data.build_dir / data.warehouse.name) as con:
-        con.execute(f"attach '{data.lake}' as lake (read_only)")
+        lake.attach(con, data.lake, "lake")
         results = run_checks(con, run_id, run_results)
     with lake.connect(data.lake) as con:
         changed = record_results(con, run_id, results)
@@ -182,7 +193,7 @@ def _shorten(result: CheckResult) -> str:
 def _copy_ops_tables(data: DataDir, run_id: str) -> None:
     """The ingest's records go into the published file, this run marked as published."""
     with lake.connect(data.build_dir / data.warehouse.name) as con:
-        con.execute(f"attach '{data.lake}' as lake (read_only)")
+        lake.attach(con, data.lake, "lake")
         con.execute("create schema if not exists ops")
         for table in PUBLISHED_OPS_TABLES:
             con.execute(f"create or replace table ops.{table} as select * from lake.ops.{table}")
@@ -204,7 +215,7 @@ def _reset_lake(data: DataDir) -> list[LandingFile]:
         os.replace(data.identity, data.identity.with_suffix(".previous.duckdb"))
     with lake.connect(data.lake) as con:
         lake.create_lake(con)
-        con.execute(f"attach '{previous}' as previous (read_only)")
+        lake.attach(con, previous, "previous")
         con.execute("insert into ops.refresh_runs select * from previous.ops.refresh_runs")
         received = con.execute(
             "select path, feed, sha256 from previous.ops.ingest_files"
