@@ -79,6 +79,11 @@ class DataDir:
         return self.state / "build"
 
     @property
+    def rebuild_dir(self) -> Path:
+        """A `--full` builds its new lake and identity store here, beside the ones in use."""
+        return self.state / "rebuild"
+
+    @property
     def data_docs(self) -> Path:
         """Great Expectations' Data Docs of the latest validated landing batches."""
         return self.root / "data_docs"
@@ -87,12 +92,15 @@ class DataDir:
     def lock_file(self) -> Path:
         return self.state / "refresh.lock"
 
-    def ingest_paths(self) -> IngestPaths:
+    def ingest_paths(self, stores: Path | None = None) -> IngestPaths:
+        """What the ingest writes: the lake and identity store in `stores` (default `state/`;
+        a `--full` passes `rebuild_dir`), the shared archive, work folder and key."""
         from ingest.run import IngestPaths
 
+        stores = stores or self.state
         return IngestPaths(
-            lake=self.lake,
-            identity=self.identity,
+            lake=stores / self.lake.name,
+            identity=stores / self.identity.name,
             archive=self.archive,
             work=self.state / "work",
             key_file=self.key_file,
