@@ -4,6 +4,8 @@ and paths typed the way people type them (relative, `~`, spaces, quotes)."""
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -99,12 +101,15 @@ def demo_commands(checkout: Path, port: int) -> list[str]:
 def test_make_demo_from_a_fresh_checkout_publishes_and_serves(tmp_path):
     checkout = tmp_path / "checkout"
     subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(checkout)], check=True)
+    shutil.copy(REPO_ROOT / "Makefile", checkout)  # the Makefile being tested, even uncommitted
     (checkout / ".venv").symlink_to(sys.prefix)  # `make setup`'s venv, without a reinstall
     port = free_port()
-    generate, refresh, serve = demo_commands(checkout, port)
-    assert generate.split()[1:] == ["generate", "--tier", "demo", "--out", "data/landing"]
-    assert refresh.split()[1:] == ["refresh", "--landing", "data/landing", "--data-dir", "data"]
-    assert serve.split()[1:] == ["serve", "--data-dir", "data", "--port", str(port)]
+    generate, refresh, serve = lines = demo_commands(checkout, port)
+    assert [shlex.split(line)[1:] for line in lines] == [
+        ["generate", "--tier", "demo", "--out", "data/landing"],
+        ["refresh", "--landing", "data/landing", "--data-dir", "data"],
+        ["serve", "--data-dir", "data", "--port", str(port)],
+    ]
 
     for command in (generate, refresh):
         done = subprocess.run(
