@@ -28,9 +28,9 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP) ## .venv with the pinned dependencies (idempotent, quiet when done)
 
 demo: setup ## setup, generate demo data, one refresh, serve the dashboards on :8501
-	$(BIN)/toning generate --tier demo --out $(TONING_LANDING)
-	$(BIN)/toning refresh --landing $(TONING_LANDING) --data-dir $(TONING_DATA_DIR)
-	$(BIN)/toning serve --data-dir $(TONING_DATA_DIR) --port $(PORT)
+	$(BIN)/toning generate --tier demo --out "$(TONING_LANDING)"
+	$(BIN)/toning refresh --landing "$(TONING_LANDING)" --data-dir "$(TONING_DATA_DIR)"
+	$(BIN)/toning serve --data-dir "$(TONING_DATA_DIR)" --port $(PORT)
 
 test: setup lint ## setup, then the whole test suite (two workers, one per core)
 	@# A file's tests stay on one worker, so its module fixtures are built once.
@@ -48,10 +48,10 @@ lint: setup ## ruff over the Python code, sqlfluff over the dbt models
 	rm -rf $$scratch; exit $$status
 
 refresh: setup ## one nightly refresh with the configured paths
-	$(BIN)/toning refresh --landing $(TONING_LANDING) --data-dir $(TONING_DATA_DIR)
+	$(BIN)/toning refresh --landing "$(TONING_LANDING)" --data-dir "$(TONING_DATA_DIR)"
 
 serve: setup ## serve the dashboards over the published warehouse
-	$(BIN)/toning serve --data-dir $(TONING_DATA_DIR) --port $(PORT)
+	$(BIN)/toning serve --data-dir "$(TONING_DATA_DIR)" --port $(PORT)
 
 clean: ## remove the venv and local data (never the landing zone of a real clinic)
 	rm -rf $(VENV) dbt_project/target dbt_project/logs .pytest_cache .ruff_cache

@@ -6,14 +6,14 @@ file at any moment and the next query sees it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import streamlit as st
 
-DATA_DIR_ENV = "TONING_DATA_DIR"
+from toning import config
+
 CACHE_SECONDS = 60
 
 
@@ -22,12 +22,13 @@ class WarehouseMissing(Exception):
 
 
 def warehouse_path() -> Path:
-    return Path(os.environ.get(DATA_DIR_ENV) or "data") / "warehouse.duckdb"
+    """$TONING_DATA_DIR's published warehouse (`toning serve` sets it, absolute)."""
+    return config.data_dir().warehouse
 
 
 def data_docs_index() -> Path:
     """Where the refresh builds Great Expectations' Data Docs (beside the warehouse)."""
-    return warehouse_path().parent / "data_docs" / "index.html"
+    return config.data_dir().data_docs / "index.html"
 
 
 def query(sql: str, params: list | None = None, path: Path | None = None) -> pd.DataFrame:

@@ -54,6 +54,20 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), read_only=read_only, config=dict(DUCKDB_SETTINGS))
 
 
+def attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
+    """Attach another DuckDB file read-only as `alias` (a fixed name, never user input).
+
+    ATTACH takes no bound parameter (DuckDB 1.5: a syntax error), so the path goes in as a
+    quoted string literal: a data folder named `da'ta` must not break the statement.
+    """
+    con.execute(f"attach {sql_string_literal(str(path))} as {alias} (read_only)")
+
+
+def sql_string_literal(text: str) -> str:
+    """`text` as an SQL string literal, for the few statements that take no parameters."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def create_lake(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists raw")
     con.execute("create schema if not exists ops")
@@ -245,7 +259,7 @@ def refresh_age_bands(con: duckdb.DuckDBPyConnection, identity_path: Path) -> No
     Only the band leaves the identity store; it is rebuilt whole each time, so a late or
     corrected date of birth reaches every consultation.
     """
-    con.execute(f"attach '{identity_path}' as identity (read_only)")
+    attach(con, identity_path, "identity")
     try:
         con.execute(
             """

@@ -101,14 +101,27 @@ def test_the_overview_says_when_nothing_is_published_yet(tmp_path, monkeypatch):
     assert "run `toning refresh` first" in page.warning[0].value
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
+def streamlit_health(port: int, timeout_s: float = 60) -> str | None:
+    """What Streamlit's health check answers once the server is up (None if it never is)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            url = f"http://127.0.0.1:{port}/_stcore/health"
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                return answer.read().decode()
+        except OSError:
+            time.sleep(0.5)
+    return None
+
+
 def test_serve_prints_the_url_and_serves_the_app(published):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(TONING), "serve", "--data-dir", str(published.root), "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -116,16 +129,7 @@ def test_serve_prints_the_url_and_serves_the_app(published):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        health = None
-        while time.monotonic() < deadline and health is None:
-            try:
-                url = f"http://127.0.0.1:{port}/_stcore/health"
-                with urllib.request.urlopen(url, timeout=2) as answer:
-                    health = answer.read().decode()
-            except OSError:
-                time.sleep(0.5)
-        assert health == "ok"
+        assert streamlit_health(port) == "ok"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
             assert "<title>Streamlit</title>" in answer.read().decode()
     finally:

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from toning.config import DATA_DIR_ENV, REPO_ROOT, DataDir, default_data_dir, default_landing
+from toning import config
 
 app = typer.Typer(
     help="Outcome-analytics warehouse for laser skin toning clinics.",
@@ -49,7 +49,7 @@ def generate(
     """Write synthetic landing files for every feed, with planted dirt and a truth file."""
     from toning.generate import generate_landing
 
-    target = out or default_landing()
+    target = config.landing_dir(out)
     try:
         as_of_date = date.fromisoformat(as_of) if as_of else None
     except ValueError:
@@ -69,13 +69,18 @@ def refresh(
     """Ingest new landing files, build the marts, publish the warehouse (exit 0 = published)."""
     from toning.refresh import RefreshError, run_refresh
 
-    data = DataDir(data_dir or default_data_dir())
     try:
-        result = run_refresh(landing or default_landing(), data, full=full, progress=_say)
+        result = run_refresh(
+            config.landing_dir(landing), config.data_dir(data_dir), full=full, progress=_say
+        )
     except RefreshError as error:
-        console.print(f"[bold red]refresh failed:[/bold red] {error}")
+        console.print(f"[bold red]refresh failed:[/bold red] {escape(str(error))}")
         console.print("The previously published warehouse was left untouched.")
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("[bold red]refresh interrupted[/bold red] (Ctrl+C): nothing was published.")
+        console.print("The previously published warehouse and the lake were left untouched.")
+        raise typer.Exit(130) from None
     console.print(f"[green]refresh {result.run_id} published[/green] in {result.seconds:.1f} s")
 
 
@@ -85,17 +90,17 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to serve the dashboards on.")] = 8501,
 ) -> None:
     """Serve the dashboards over the published warehouse."""
-    data = DataDir(data_dir or default_data_dir())
+    data = config.data_dir(data_dir)
     if not data.warehouse.exists():
         console.print(f"[yellow]No published warehouse at {data.warehouse} yet.[/yellow]")
         console.print("Run `toning refresh` first; the dashboards will say so until then.")
-    env = {**os.environ, DATA_DIR_ENV: str(data.root.resolve())}
+    env = {**os.environ, config.DATA_DIR_ENV: str(data.root)}
     command = [
         sys.executable,
         "-m",
         "streamlit",
         "run",
-        str(REPO_ROOT / "dashboards" / "app.py"),
+        str(config.REPO_ROOT / "dashboards" / "app.py"),
         "--server.port",
         str(port),
         "--server.headless",

@@ -1,4 +1,9 @@
-"""Where things live: one place for every path the refresh, the dashboards and the tools use."""
+"""Where things live: one place for every path the refresh, the dashboards and the tools use.
+
+Every path a user types (an option, an environment variable, a default relative to the current
+folder) is made absolute here, once, when the command starts: the stages after it (the ingest,
+Great Expectations' Data Docs, dbt, which runs in another folder) all see the same absolute paths.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ingest.run import IngestPaths
+if TYPE_CHECKING:  # the dashboards read this module too: no ingest stack at import time
+    from ingest.run import IngestPaths
 
 LANDING_ENV = "TONING_LANDING"
 DATA_DIR_ENV = "TONING_DATA_DIR"
@@ -15,12 +22,19 @@ CLOCK_ENV = "TONING_CLOCK"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def default_landing() -> Path:
-    return Path(os.environ.get(LANDING_ENV) or "data/landing")
+def absolute(path: Path | str) -> Path:
+    """A path as the user typed it (`~`, relative to the current folder), made absolute."""
+    return Path(path).expanduser().resolve()
 
 
-def default_data_dir() -> Path:
-    return Path(os.environ.get(DATA_DIR_ENV) or "data")
+def landing_dir(option: Path | None = None) -> Path:
+    """--landing, else $TONING_LANDING, else ./data/landing; absolute."""
+    return absolute(option or os.environ.get(LANDING_ENV) or "data/landing")
+
+
+def data_dir(option: Path | None = None) -> DataDir:
+    """--data-dir, else $TONING_DATA_DIR, else ./data; absolute."""
+    return DataDir(option or os.environ.get(DATA_DIR_ENV) or "data")
 
 
 def refresh_clock() -> datetime:
@@ -40,7 +54,7 @@ def refresh_clock() -> datetime:
 
 @dataclass(frozen=True)
 class DataDir:
-    """The layout of a data directory.
+    """The layout of a data directory (its root is made absolute on construction).
 
     `warehouse.duckdb` is the published warehouse (dashboards and analysts, read-only);
     `archive/` every received file byte for byte; `state/` is private to the refresh
@@ -48,6 +62,9 @@ class DataDir:
     """
 
     root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", absolute(self.root))
 
     @property
     def warehouse(self) -> Path:
@@ -79,6 +96,11 @@ class DataDir:
         return self.state / "build"
 
     @property
+    def rebuild_dir(self) -> Path:
+        """A `--full` builds its new lake and identity store here, beside the ones in use."""
+        return self.state / "rebuild"
+
+    @property
     def data_docs(self) -> Path:
         """Great Expectations' Data Docs of the latest validated landing batches."""
         return self.root / "data_docs"
@@ -87,10 +109,15 @@ class DataDir:
     def lock_file(self) -> Path:
         return self.state / "refresh.lock"
 
-    def ingest_paths(self) -> IngestPaths:
+    def ingest_paths(self, stores: Path | None = None) -> IngestPaths:
+        """What the ingest writes: the lake and identity store in `stores` (default `state/`;
+        a `--full` passes `rebuild_dir`), the shared archive, work folder and key."""
+        from ingest.run import IngestPaths
+
+        stores = stores or self.state
         return IngestPaths(
-            lake=self.lake,
-            identity=self.identity,
+            lake=stores / self.lake.name,
+            identity=stores / self.identity.name,
             archive=self.archive,
             work=self.state / "work",
             key_file=self.key_file,

@@ -2,7 +2,8 @@
 
 The warehouse is built privately in `state/build/warehouse.duckdb` and published by an atomic
 rename over `warehouse.duckdb`, so readers see either the old or the new file, never a half-built
-one, and any failure leaves the last published warehouse exactly as it was.
+one, and any failure leaves the last published warehouse exactly as it was. A `--full` rebuilds
+the lake beside the one in use (toning/rebuild.py) and swaps it in just before publishing.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from expectations.checks import CheckResult, record_results, run_checks
 from expectations.suites import latest_plausible
 from expectations.validate import SuiteValidator
 from ingest import lake
-from ingest.landing import LandingFile, archive_path
-from ingest.run import IngestSummary, ingest_landing
-from toning.config import DataDir, refresh_clock
+from ingest.landing import LandingFile
+from ingest.run import IngestPaths, IngestSummary, ingest_landing
+from toning import rebuild
+from toning.config import DataDir, absolute, refresh_clock
 from toning.dbt import DBT_PROJECT_DIR, DbtResult, run_dbt
 
 Progress = Callable[[str], None]
@@ -62,7 +64,10 @@ def _now() -> datetime:
 @contextmanager
 def refresh_lock(data: DataDir) -> Iterator[None]:
     """One refresh at a time per data directory (the lock dies with the process)."""
-    data.state.mkdir(parents=True, exist_ok=True)
+    try:
+        data.state.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RefreshError(f"cannot use data folder {data.root}: {error.strerror}") from error
     with open(data.lock_file, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -82,8 +87,9 @@ def run_refresh(
     progress: Progress = lambda _: None,
     dbt_project: Path = DBT_PROJECT_DIR,
 ) -> RefreshResult:
-    if not landing.is_dir():
-        raise RefreshError(f"landing folder {landing} does not exist")
+    landing = absolute(landing)
+    _require_folder(landing, "landing folder", must_exist=True)
+    _require_folder(data.root, "data folder", must_exist=False)
     try:
         latest = latest_plausible(refresh_clock())
     except ValueError as error:
@@ -91,37 +97,70 @@ def run_refresh(
     started = time.monotonic()
     run_id = _now().strftime("%Y%m%dT%H%M%S%fZ")
     with refresh_lock(data):
+        if recovered := rebuild.recover(data):
+            progress(f"full rebuild: {recovered}")
         data.archive.mkdir(parents=True, exist_ok=True)
         _record_run_start(data, run_id, full)
         try:
-            replay: list[LandingFile] = []
-            if full:
-                replay = _reset_lake(data)
-                progress(f"full rebuild: replaying {len(replay)} archived file(s) into a new lake")
+            paths, replay = _stores(data, full, progress)
             progress(f"ingest: {landing}")
             suites = SuiteValidator(latest=latest)
-            summary = ingest_landing(
-                landing, data.ingest_paths(), run_id, progress, replay, suites=suites
-            )
+            summary = ingest_landing(landing, paths, run_id, progress, replay, suites=suites)
             progress(
                 f"ingest: {len(summary.files)} new file(s), {summary.total('rows_loaded'):,} rows"
                 f" loaded, {summary.total('rows_quarantined'):,} quarantined,"
                 f" {summary.total('rows_duplicate'):,} duplicate; {summary.unchanged} unchanged"
             )
             docs = _data_docs(data, suites, progress)
-            dbt = _build(data, dbt_project, progress)
+            dbt = _build(data, paths.lake, dbt_project, progress)
             dbt_seconds = dbt.elapsed_s
-            _quality_gate(data, run_id, dbt.run_results_path, progress)
-            _copy_ops_tables(data, run_id)
+            _quality_gate(data, paths.lake, run_id, dbt.run_results_path, progress)
+            _copy_ops_tables(data, paths.lake, run_id)
+            if full:
+                rebuild.commit(data)
+                progress("full rebuild: the rebuilt lake and identity store are now in use")
             os.replace(data.build_dir / data.warehouse.name, data.warehouse)
             progress(f"published {data.warehouse}")
         except BaseException as error:
+            if full:
+                rebuild.discard(data)
+            # The lake in use: the old one, unless a --full was committed just before the error.
             _record_run_end(data, run_id, "failed", started, error=_first_line(error))
             raise
         _record_run_end(data, run_id, "published", started, summary=summary)
     return RefreshResult(
         run_id, summary, dbt_seconds, time.monotonic() - started, data.warehouse, docs
     )
+
+
+def _require_folder(path: Path, what: str, must_exist: bool) -> None:
+    if path.exists() and not path.is_dir():
+        raise RefreshError(f"{what} {path} is a file, not a folder")
+    if must_exist and not path.exists():
+        raise RefreshError(f"{what} {path} does not exist")
+
+
+def _stores(data: DataDir, full: bool, progress: Progress) -> tuple[IngestPaths, list[LandingFile]]:
+    """Where this run's ingest writes, and the archived files it replays first.
+
+    A plain refresh adds to the lake in use; a --full builds new stores beside it, after checking
+    that the archive still holds every file the lake in use received.
+    """
+    if not full:
+        return data.ingest_paths(), []
+    replay, missing = rebuild.archived_files(data)
+    if missing:
+        listed = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise RefreshError(
+            f"--full: {len(missing)} received file(s) missing from the archive {data.archive}"
+            f" ({listed}); nothing was rebuilt and the lake in use is unchanged"
+        )
+    paths = rebuild.prepare(data)
+    progress(
+        f"full rebuild: replaying {len(replay)} archived file(s) into a new lake in"
+        f" {data.rebuild_dir} (the lake in use stays until this refresh publishes)"
+    )
+    return paths, replay
 
 
 def _data_docs(data: DataDir, suites: SuiteValidator, progress: Progress) -> DataDocs | None:
@@ -135,7 +174,7 @@ def _data_docs(data: DataDir, suites: SuiteValidator, progress: Progress) -> Dat
     return DataDocs(index, suites.seconds, time.monotonic() - started)
 
 
-def _build(data: DataDir, dbt_project: Path, progress: Progress) -> DbtResult:
+def _build(data: DataDir, lake_path: Path, dbt_project: Path, progress: Progress) -> DbtResult:
     target = data.build_dir / data.warehouse.name
     if data.build_dir.exists():
         shutil.rmtree(data.build_dir)
@@ -143,7 +182,7 @@ def _build(data: DataDir, dbt_project: Path, progress: Progress) -> DbtResult:
     progress("dbt build: models and tests")
     result = run_dbt(
         ["build"],
-        lake_path=data.lake,
+        lake_path=lake_path,
         build_path=target,
         work_dir=data.state / "dbt",
         project_dir=dbt_project,
@@ -157,12 +196,14 @@ def _build(data: DataDir, dbt_project: Path, progress: Progress) -> DbtResult:
     return result
 
 
-def _quality_gate(data: DataDir, run_id: str, run_results: Path, progress: Progress) -> None:
+def _quality_gate(
+    data: DataDir, lake_path: Path, run_id: str, run_results: Path, progress: Progress
+) -> None:
     """Run the data-quality checks, keep every result, and stop on a failed fatal check."""
     with lake.connect(data.build_dir / data.warehouse.name) as con:
-        con.execute(f"attach '{data.lake}' as lake (read_only)")
+        lake.attach(con, lake_path, "lake")
         results = run_checks(con, run_id, run_results)
-    with lake.connect(data.lake) as con:
+    with lake.connect(lake_path) as con:
         changed = record_results(con, run_id, results)
     for result in changed:
         now = "passes" if result.passed else "fails"
@@ -184,10 +225,10 @@ def _shorten(result: CheckResult) -> str:
     return result.describe()[:300]
 
 
-def _copy_ops_tables(data: DataDir, run_id: str) -> None:
+def _copy_ops_tables(data: DataDir, lake_path: Path, run_id: str) -> None:
     """The ingest's records go into the published file, this run marked as published."""
     with lake.connect(data.build_dir / data.warehouse.name) as con:
-        con.execute(f"attach '{data.lake}' as lake (read_only)")
+        lake.attach(con, lake_path, "lake")
         con.execute("create schema if not exists ops")
         for table in PUBLISHED_OPS_TABLES:
             con.execute(f"create or replace table ops.{table} as select * from lake.ops.{table}")
@@ -197,37 +238,16 @@ def _copy_ops_tables(data: DataDir, run_id: str) -> None:
         )
 
 
-def _reset_lake(data: DataDir) -> list[LandingFile]:
-    """Set the lake aside for a new one; return the archived files to replay into it.
-
-    Files are replayed in the order they first arrived, under their landing names; the run
-    history carries over.
-    """
-    previous = data.lake.with_suffix(".previous.duckdb")
-    os.replace(data.lake, previous)
-    if data.identity.exists():
-        os.replace(data.identity, data.identity.with_suffix(".previous.duckdb"))
-    with lake.connect(data.lake) as con:
-        lake.create_lake(con)
-        con.execute(f"attach '{previous}' as previous (read_only)")
-        con.execute("insert into ops.refresh_runs select * from previous.ops.refresh_runs")
-        received = con.execute(
-            "select path, feed, sha256 from previous.ops.ingest_files"
-            " where status <> 'duplicate_file' order by loaded_at, path"
-        ).fetchall()
-    replay = []
-    for relpath, feed, sha256 in received:
-        archived = archive_path(data.archive, sha256, relpath)
-        if not archived.exists():
-            raise RefreshError(f"{relpath} is missing from the archive ({archived})")
-        stat = archived.stat()
-        replay.append(LandingFile(archived, relpath, feed, stat.st_size, stat.st_mtime_ns))
-    return replay
-
-
 def _record_run_start(data: DataDir, run_id: str, full: bool) -> None:
+    """This run in the lake in use, where its end is recorded too, whatever happens."""
     with lake.connect(data.lake) as con:
         lake.create_lake(con)
+        # Under the lock, a run still 'running' is one whose process died (killed, crashed).
+        con.execute(
+            "update ops.refresh_runs set status = 'interrupted',"
+            " error = 'the refresh process ended before the run did (killed?)'"
+            " where status = 'running'"
+        )
         con.execute(
             "insert into ops.refresh_runs (run_id, started_at, status, full_rebuild)"
             " values (?, ?, 'running', ?)",

@@ -1,0 +1,113 @@
+"""`refresh --full`: a new lake and identity store rebuilt from the raw archive, beside the ones
+in use, and swapped in only once the whole refresh has passed its quality gate.
+
+Until then the lake and identity store in use are never touched (the run's record in their
+`ops.refresh_runs` aside), so a failed, interrupted or killed `--full` leaves them exactly as
+they were. The swap is two renames; a marker file written just before them turns them into one
+commit: whatever a crash leaves behind, the next refresh first finishes the swap (marker
+present) or throws the half-built stores away (no marker).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from ingest import lake
+from ingest.landing import LandingFile, archive_path
+from ingest.run import IngestPaths
+from toning.config import DataDir
+
+COMMITTED = "COMMITTED"
+# History, not data the archive can give back: carried into the new lake.
+CARRIED_OPS_TABLES = ("refresh_runs", "dq_results")
+
+
+def recover(data: DataDir) -> str | None:
+    """Finish or discard the rebuild a crashed run left behind; say which, or None."""
+    folder = data.rebuild_dir
+    if not folder.exists():
+        return None
+    if (folder / COMMITTED).exists():
+        _swap_in(data)
+        done = "finished swapping in the lake and identity store rebuilt by an interrupted --full"
+    else:
+        done = "discarded the half-built lake of an interrupted --full (the lake in use is intact)"
+    shutil.rmtree(folder)
+    return done
+
+
+def archived_files(data: DataDir) -> tuple[list[LandingFile], list[str]]:
+    """Every file the lake in use received, as archived, in the order it first arrived, under its
+    landing name; and the landing names of those missing from the archive."""
+    with lake.connect(data.lake) as con:
+        received = con.execute(
+            "select path, feed, sha256 from ops.ingest_files"
+            " where status <> 'duplicate_file' order by loaded_at, path"
+        ).fetchall()
+    files, missing = [], []
+    for relpath, feed, sha256 in received:
+        archived = archive_path(data.archive, sha256, relpath)
+        if not archived.is_file():
+            missing.append(relpath)
+            continue
+        stat = archived.stat()
+        files.append(LandingFile(archived, relpath, feed, stat.st_size, stat.st_mtime_ns))
+    return files, missing
+
+
+def prepare(data: DataDir) -> IngestPaths:
+    """Empty stores in the rebuild folder, holding the history of the lake in use; the paths
+    the ingest, dbt and the quality gate of this run then use."""
+    folder = data.rebuild_dir
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    paths = data.ingest_paths(stores=folder)
+    with lake.connect(paths.lake) as con:
+        lake.create_lake(con)
+        lake.attach(con, data.lake, "previous")
+        for table in CARRIED_OPS_TABLES:
+            con.execute(f"insert into ops.{table} by name select * from previous.ops.{table}")
+    with lake.connect(paths.identity) as con:
+        lake.create_identity_store(con)
+    return paths
+
+
+def commit(data: DataDir) -> None:
+    """Swap the rebuilt stores in. Call with every connection to them closed."""
+    folder = data.rebuild_dir
+    marker = folder / COMMITTED
+    with open(marker, "w") as handle:
+        handle.write("swap the lake and identity store in this folder into state/\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    _fsync_dir(folder)  # the marker must be on disk before the first rename
+    _swap_in(data)
+    shutil.rmtree(folder)
+
+
+def discard(data: DataDir) -> None:
+    """Throw away a rebuild that has not been committed (a committed one is finished instead,
+    by `recover`, at the next start)."""
+    if not (data.rebuild_dir / COMMITTED).exists():
+        shutil.rmtree(data.rebuild_dir, ignore_errors=True)
+
+
+def _swap_in(data: DataDir) -> None:
+    """Rename each rebuilt store over the one in use; safe to repeat after a crash."""
+    for in_use in (data.identity, data.lake):
+        rebuilt = data.rebuild_dir / in_use.name
+        if rebuilt.exists():
+            # A log left by a killed writer of the replaced file would be replayed onto the new one.
+            in_use.with_name(in_use.name + ".wal").unlink(missing_ok=True)
+            os.replace(rebuilt, in_use)
+    _fsync_dir(data.state)
+
+
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
