@@ -1,8 +1,17 @@
 """Data quality: what the latest refresh found, what changed since, and what was quarantined."""
 
+import pandas as pd
 import streamlit as st
 
 from dashboards import data
+
+
+def downloadable(table: pd.DataFrame, what: str, file_name: str) -> None:
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.download_button(
+        f"Download {what} as CSV", table.to_csv(index=False), file_name, mime="text/csv"
+    )
+
 
 st.title("Data quality")
 
@@ -58,30 +67,18 @@ st.caption(
     "Records held back at the ingest door, per feed, reason and the expectation they broke. "
     "They are kept in ops.quarantine with their record number; nothing is dropped."
 )
-st.dataframe(quarantined, hide_index=True, width="stretch")
-st.download_button(
-    "Download quarantine counts as CSV",
-    quarantined.to_csv(index=False),
-    "quarantine_counts.csv",
-    mime="text/csv",
-)
+downloadable(quarantined, "quarantine counts", "quarantine_counts.csv")
 
 st.subheader("Informational values set aside")
 st.caption(
     "Values in columns no metric needs (a supplied timepoint, a channel, a provider's role...) "
     "that could not be read: the record loaded with that value empty, and the value as it "
-    "arrived is kept in ops.ingest_findings. A file of one feed says which export to fix."
+    "arrived is kept in ops.ingest_findings: the feed and column say which export to fix."
 )
 if set_aside.empty:
     st.info("Every informational value received so far was readable.")
 else:
-    st.dataframe(set_aside, hide_index=True, width="stretch")
-    st.download_button(
-        "Download set-aside counts as CSV",
-        set_aside.to_csv(index=False),
-        "informational_values_set_aside.csv",
-        mime="text/csv",
-    )
+    downloadable(set_aside, "set-aside counts", "informational_values_set_aside.csv")
 
 docs = data.data_docs_index()
 if docs.exists():
