@@ -208,7 +208,7 @@ def _reset_lake(data: DataDir) -> list[LandingFile]:
         con.execute("insert into ops.refresh_runs select * from previous.ops.refresh_runs")
         received = con.execute(
             "select path, feed, sha256 from previous.ops.ingest_files"
-            " where status <> 'duplicate_file' order by loaded_at, path"
+            " where status not in ('duplicate_file', 'ignored') order by loaded_at, path"
         ).fetchall()
     replay = []
     for relpath, feed, sha256 in received:
