@@ -351,9 +351,10 @@ def test_symlinks_are_never_followed_nor_archived_and_are_reported_once(
 # 7. Files outside the feed folders -----------------------------------------------------
 
 
-def test_files_outside_feed_folders_are_recorded_as_ignored_once(landing, good, run):
+def test_files_outside_feed_folders_and_pipes_are_recorded_as_ignored_once(landing, good, run):
     landing.sessions("session/typo_folder.csv", session_row("T1"))
     landing.write("readme.txt", "drop files in the feed folders")
+    os.mkfifo(landing.root / "sessions" / "pipe.csv")  # opening it would block for ever
     _, warehouse = run()
     ignored = warehouse.rows(
         "select path, feed, status, rows_read, reason from ops.ingest_files"
@@ -374,6 +375,13 @@ def test_files_outside_feed_folders_are_recorded_as_ignored_once(landing, good, 
             "rows_read": 0,
             "reason": "not_a_feed: folder 'session' is not a feed (clinics, providers, devices,"
             " patients, consultations, sessions, outcomes, side_effects)",
+        },
+        {
+            "path": "sessions/pipe.csv",
+            "feed": None,
+            "status": "ignored",
+            "rows_read": 0,
+            "reason": "not_a_file: not a regular file",
         },
     ]
     assert_rest_loaded(warehouse)
