@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 SNIFF_BYTES = 8 << 10
-BLOCK_BYTES = 16 << 20
+BLOCK_BYTES = 4 << 20  # numpy temporaries take ~40 times a block
 QUOTE_RUN_BYTES = 64 << 10
 NEWLINE, CARRIAGE_RETURN, SPACE, QUOTE, COMMA = 10, 13, 32, 34, 44
 FIELD_ENDS = (COMMA, NEWLINE, CARRIAGE_RETURN)  # a quote after one of these opens a field
@@ -106,7 +106,7 @@ def scan_records(path: Path, max_record_bytes: int, quoted: bool) -> RecordScan:
     """
     state = _State()
     oversized: list[tuple[int, int, int]] = []
-    blanks: list[np.ndarray] = []
+    blank_runs: list[np.ndarray] = []
     first_end = -1
     offset = 0
     with open(path, "rb") as handle:
@@ -124,7 +124,7 @@ def scan_records(path: Path, max_record_bytes: int, quoted: bool) -> RecordScan:
                 starts = np.concatenate(([state.start], ends[:-1] + offset + 1))
                 lengths = ends + offset - starts - crlf
                 numbers = state.number + np.arange(ends.size)
-                blanks.append(numbers[lengths == 0])
+                blank_runs.append(_runs(numbers[lengths == 0]))
                 for i in np.flatnonzero(lengths > max_record_bytes):
                     oversized.append((int(numbers[i]), int(starts[i]), int(ends[i] + offset)))
                 if first_end < 0:
@@ -138,7 +138,10 @@ def scan_records(path: Path, max_record_bytes: int, quoted: bool) -> RecordScan:
             oversized.append((state.number, state.start, offset))
         state.number += 1
     return RecordScan(
-        state.number, first_end if first_end >= 0 else offset, oversized, _runs(blanks)
+        state.number,
+        first_end if first_end >= 0 else offset,
+        oversized,
+        np.concatenate([np.empty((0, 2), np.int64), *blank_runs]),
     )
 
 
@@ -194,9 +197,8 @@ def _outside_quotes(data: np.ndarray, newlines: np.ndarray, state: _State) -> np
     return at_newline == 0
 
 
-def _runs(blanks: list[np.ndarray]) -> np.ndarray:
+def _runs(numbers: np.ndarray) -> np.ndarray:
     """Sorted record numbers as (first, length) runs: a file of empty lines stays small."""
-    numbers = np.concatenate(blanks) if blanks else np.empty(0, np.int64)
     if not numbers.size:
         return np.empty((0, 2), np.int64)
     breaks = np.flatnonzero(np.diff(numbers) != 1) + 1
