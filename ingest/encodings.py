@@ -147,9 +147,7 @@ def parse_id(column: str) -> Parsed:
 def parse_code_list(column: str, codes: tuple[str, ...]) -> Parsed:
     """A `;`-separated list of codes, normalised to lower case, sorted and `;`-joined."""
     text = blank_to_null(column)
-    items = text.str.split(";").list.eval(
-        code_spelling(pl.element()).filter(pl.element() != "")
-    )
+    items = text.str.split(";").list.eval(code_spelling(pl.element()).filter(pl.element() != ""))
     unknown = items.list.eval(pl.element().is_in(list(codes)).not_()).list.any()
     value = items.list.sort().list.join(";")
     value = pl.when(value == "").then(None).otherwise(value)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.feeds import FEED_ORDER
@@ -23,11 +24,25 @@ class LandingFile:
     mtime_ns: int
 
 
+@dataclass(frozen=True)
+class IgnoredPath:
+    """Something in the landing zone that is not a batch: recorded once with why, never read."""
+
+    path: Path
+    relpath: str
+    reason: str  # "<code>: <why>"
+    # A regular file is identified by its SHA-256 like any landed file; a link or a device
+    # is never opened, so it is identified by its path alone.
+    regular: bool
+    size: int
+    mtime_ns: int
+
+
 @dataclass
 class Discovery:
-    files: list[LandingFile]
-    in_flight: list[str]  # still being written: ignored this time
-    unknown_folders: list[str]
+    files: list[LandingFile] = field(default_factory=list)
+    in_flight: list[str] = field(default_factory=list)  # still being written: skipped this time
+    ignored: list[IgnoredPath] = field(default_factory=list)
 
 
 def _hidden_or_in_flight(name: str) -> bool:
@@ -35,35 +50,71 @@ def _hidden_or_in_flight(name: str) -> bool:
 
 
 def discover(landing: Path) -> Discovery:
-    """Every landed file of every feed, clinics first (their timezones apply to the rest)."""
-    files: list[LandingFile] = []
-    in_flight: list[str] = []
-    unknown = (
-        sorted(
-            entry.name
-            for entry in landing.iterdir()
-            if entry.is_dir() and not entry.name.startswith(".") and entry.name not in FEED_ORDER
-        )
-        if landing.is_dir()
-        else []
-    )
-    for feed in FEED_ORDER:
-        folder = landing / feed
-        if not folder.is_dir():
+    """Every landed file of every feed, clinics first (their timezones apply to the rest).
+
+    Symbolic links are never followed (one could point at any file on the machine), and
+    whatever is not a feed's file is listed as ignored. Names starting with `.` are writers'
+    work in progress or tools' folders, skipped silently.
+    """
+    found = Discovery()
+    if landing.is_dir():
+        _walk(landing, (), found)
+    order = {feed: i for i, feed in enumerate(FEED_ORDER)}
+    found.files.sort(key=lambda landed: order[landed.feed])  # stable: paths stay sorted
+    return found
+
+
+def _walk(folder: Path, parts: tuple[str, ...], found: Discovery) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError as error:
+        found.ignored.append(_ignored(folder, parts, f"unreadable_folder: {error.strerror}"))
+        return
+    for entry in entries:
+        path, inner = Path(entry.path), (*parts, entry.name)
+        if entry.name.startswith("."):
             continue
-        for path in sorted(folder.rglob("*")):
-            relative = path.relative_to(landing)
-            if not path.is_file() or any(part.startswith(".") for part in relative.parts[1:-1]):
-                continue
-            if _hidden_or_in_flight(path.name):
-                if not path.name.startswith("."):
-                    in_flight.append(relative.as_posix())
-                continue
-            stat = path.stat()
-            files.append(
-                LandingFile(path, relative.as_posix(), feed, stat.st_size, stat.st_mtime_ns)
+        if entry.is_symlink():
+            reason = f"symlink: a link (to {os.readlink(path)}) is never followed"
+            found.ignored.append(_ignored(path, inner, reason))
+        elif entry.is_dir(follow_symlinks=False):
+            _walk(path, inner, found)
+        elif not entry.is_file(follow_symlinks=False):
+            found.ignored.append(_ignored(path, inner, "not_a_file: not a regular file"))
+        elif _hidden_or_in_flight(entry.name):
+            found.in_flight.append(_relpath(inner))
+        elif len(inner) == 1:
+            reason = "not_a_feed: directly in the landing root, not in a feed folder"
+            found.ignored.append(_ignored(path, inner, reason, regular=True))
+        elif inner[0] not in FEED_ORDER:
+            reason = f"not_a_feed: folder {inner[0]!r} is not a feed ({', '.join(FEED_ORDER)})"
+            found.ignored.append(_ignored(path, inner, reason, regular=True))
+        else:
+            status = path.stat(follow_symlinks=False)
+            found.files.append(
+                LandingFile(path, _relpath(inner), inner[0], status.st_size, status.st_mtime_ns)
             )
-    return Discovery(files, in_flight, unknown)
+
+
+def _ignored(path: Path, parts: tuple[str, ...], reason: str, regular: bool = False):
+    status = path.stat(follow_symlinks=False)
+    size = status.st_size if stat.S_ISREG(status.st_mode) else 0
+    return IgnoredPath(path, _relpath(parts), reason, regular, size, status.st_mtime_ns)
+
+
+def _relpath(parts: tuple[str, ...]) -> str:
+    """The path as ops tables show it. A name that is not UTF-8 (Linux allows any bytes) is
+    written with `\\x..` escapes, so it can be stored and still names one file."""
+    joined = "/".join(parts)
+    return os.fsencode(joined).decode("utf-8", errors="backslashreplace")
+
+
+def escape_controls(text: str) -> str:
+    """`text` kept on one line: control, format and separator characters written as Python
+    escapes (`\\n`, `\\x1b`, `\\u202e`), so a file name cannot split or disguise a log line."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def sha256_of(path: Path) -> str:

@@ -7,6 +7,7 @@ interrupted ingest leaves the lake as it was before that file and simply resumes
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,9 +20,23 @@ from expectations.validate import Batch, SuiteValidator, Verdict
 from ingest import lake
 from ingest.conform import HELPER_SUFFIXES, ClinicCalendar, MissingColumns, conform
 from ingest.feeds import FEEDS, Feed
-from ingest.landing import LandingFile, archive_file, discover, sha256_of
+from ingest.landing import (
+    IgnoredPath,
+    LandingFile,
+    archive_file,
+    discover,
+    escape_controls,
+    sha256_of,
+)
 from ingest.pseudonymise import PatientKeyer, load_keyer
-from ingest.readers import RECORD_NUMBER, RawBatch, UnreadableFile, file_format, read_batch
+from ingest.readers import (
+    RECORD_NUMBER,
+    RawBatch,
+    ReadLimits,
+    UnreadableFile,
+    file_format,
+    read_batch,
+)
 
 Progress = Callable[[str], None]
 
@@ -38,9 +53,9 @@ class IngestPaths:
 @dataclass
 class FileResult:
     path: str
-    feed: str
-    sha256: str
-    status: str  # loaded | quarantined | empty | duplicate_file
+    feed: str | None  # None for what is not in a feed folder
+    sha256: str | None  # None for what is never opened (a link, a device, an unreadable file)
+    status: str  # loaded | quarantined | empty | duplicate_file | ignored
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -52,10 +67,10 @@ class FileResult:
 
 @dataclass
 class IngestSummary:
-    files: list[FileResult]
+    files: list[FileResult]  # the new batches
     unchanged: int
     in_flight: list[str]
-    unknown_folders: list[str]
+    ignored: list[FileResult]  # newly seen paths that are not batches (recorded as `ignored`)
 
     def total(self, attribute: str) -> int:
         return sum(getattr(result, attribute) for result in self.files)
@@ -68,87 +83,123 @@ def ingest_landing(
     progress: Progress = lambda _: None,
     replay: list[LandingFile] | None = None,
     suites: SuiteValidator | None = None,
+    limits: ReadLimits | None = None,
 ) -> IngestSummary:
     """Load every file not loaded before: first `replay` (archived files, for a full
     rebuild), then the landing zone. Each file is validated by `suites` (one per refresh,
-    so GX is imported once) before anything of it is loaded."""
+    so GX is imported once) before anything of it is loaded. `limits` bound what one file
+    may cost (see `ReadLimits`)."""
+    say = _escaped(progress)
     keyer = load_keyer(paths.key_file)
-    paths.work.mkdir(parents=True, exist_ok=True)
+    _clear_work(paths.work)
     discovery = discover(landing)
     for name in discovery.in_flight:
-        progress(f"skipped {name}: still being written")
-    for name in discovery.unknown_folders:
-        progress(f"ignored folder {name}/: not a feed")
+        say(f"skipped {name}: still being written")
 
     unchanged = 0
     suites = suites or SuiteValidator()
     with lake.connect(paths.lake) as con:
         lake.create_lake(con)
         seen = _SeenFiles.load(con)
+        ignored = _record_ignored(con, discovery.ignored, seen, run_id, say)
         with lake.connect(paths.identity) as identity:
             lake.create_identity_store(identity)
-            loader = _Loader(con, identity, keyer, suites, run_id, _clinic_calendar(con), progress)
+            loader = _Loader(con, identity, keyer, suites, run_id, _clinic_calendar(con), say)
             for landed in [*(replay or []), *discovery.files]:
-                if seen.unchanged(landed):
-                    unchanged += 1
+                # The contract identifies a file by its bytes: hash it every time, whatever
+                # its size and modification time say (an in-place edit can keep both).
+                sha256 = _sha256_or_none(landed.path)
+                if sha256 is None:
+                    ignored += _record_ignored(con, [_unopenable(landed)], seen, run_id, say)
                     continue
-                sha256 = sha256_of(landed.path)
                 if (landed.relpath, sha256) in seen.path_and_sha:
-                    _record_new_stat(con, landed, sha256)
                     unchanged += 1
                     continue
-                archive_file(landed.path, paths.archive, sha256)
-                loader.add(_prepare(landed, sha256, seen, loader.calendar, paths.work))
+                archived = archive_file(landed.path, paths.archive, sha256)
+                prepared = _prepare(
+                    landed, archived, sha256, seen, loader.calendar, paths.work, limits
+                )
+                loader.add(prepared)
                 seen.add(landed, sha256)
             loader.flush()
             results = loader.results
         lake.refresh_age_bands(con, paths.identity)
-    return IngestSummary(results, unchanged, discovery.in_flight, discovery.unknown_folders)
+    return IngestSummary(results, unchanged, discovery.in_flight, ignored)
+
+
+def _escaped(progress: Progress) -> Progress:
+    """Every progress line on one line, whatever the file names in it hold."""
+    return lambda line: progress(escape_controls(line))
+
+
+def _clear_work(work: Path) -> None:
+    """Work files left by a killed run (a reader removes its own otherwise)."""
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return sha256_of(path)
+    except OSError:
+        return None
+
+
+def _unopenable(landed: LandingFile) -> IgnoredPath:
+    reason = "unreadable_file: cannot be opened (permissions?); tried again each run"
+    return IgnoredPath(landed.path, landed.relpath, reason, False, landed.size, landed.mtime_ns)
+
+
+def _record_ignored(
+    con: duckdb.DuckDBPyConnection,
+    entries: list[IgnoredPath],
+    seen: _SeenFiles,
+    run_id: str,
+    say: Progress,
+) -> list[FileResult]:
+    """Record each path that is not a batch once: again only if a regular file's bytes change."""
+    results = []
+    for entry in entries:
+        sha256 = _sha256_or_none(entry.path) if entry.regular else None
+        if (entry.relpath, sha256) in seen.path_and_sha:
+            continue
+        result = FileResult(entry.relpath, None, sha256, "ignored", reason=entry.reason)
+        _record_file(con, result, entry.size, entry.mtime_ns, run_id)
+        seen.path_and_sha.add((entry.relpath, sha256))
+        results.append(result)
+        say(f"ignored {entry.relpath}: {entry.reason}")
+    return results
 
 
 @dataclass
 class _SeenFiles:
-    """What `ops.ingest_files` already knows, to skip unchanged files without hashing them."""
+    """What `ops.ingest_files` already knows: (path, sha256) pairs are done."""
 
-    stats: set[tuple[str, int, int]]
-    path_and_sha: set[tuple[str, str]]
-    paths: set[str]
+    path_and_sha: set[tuple[str, str | None]]
+    paths: set[str]  # paths of batches (a changed file under one of these is a new batch)
     # Per feed: the same bytes in another feed's folder are a misplaced file, not a re-delivery.
     first_path_of_content: dict[tuple[str, str], str]
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> _SeenFiles:
         rows = con.execute(
-            "select path, sha256, size_bytes, mtime_ns, status, feed from ops.ingest_files"
-            " order by loaded_at, path"
+            "select path, sha256, status, feed from ops.ingest_files order by loaded_at, path"
         ).fetchall()
         first: dict[tuple[str, str], str] = {}
-        for path, sha256, _, _, status, feed in rows:
-            if status != "duplicate_file":
+        for path, sha256, status, feed in rows:
+            if feed is not None and status != "duplicate_file":
                 first.setdefault((feed, sha256), path)
         return cls(
-            {(path, size, mtime) for path, _, size, mtime, *_ in rows},
             {(path, sha256) for path, sha256, *_ in rows},
-            {path for path, *_ in rows},
+            {path for path, _, _, feed in rows if feed is not None},
             first,
         )
 
-    def unchanged(self, landed: LandingFile) -> bool:
-        return (landed.relpath, landed.size, landed.mtime_ns) in self.stats
-
     def add(self, landed: LandingFile, sha256: str) -> None:
-        self.stats.add((landed.relpath, landed.size, landed.mtime_ns))
         self.path_and_sha.add((landed.relpath, sha256))
         self.paths.add(landed.relpath)
         self.first_path_of_content.setdefault((landed.feed, sha256), landed.relpath)
-
-
-def _record_new_stat(con: duckdb.DuckDBPyConnection, landed: LandingFile, sha256: str) -> None:
-    """Same bytes, new mtime (a copy or a touch): remember the stat so it is not hashed again."""
-    con.execute(
-        "update ops.ingest_files set size_bytes = ?, mtime_ns = ? where path = ? and sha256 = ?",
-        [landed.size, landed.mtime_ns, landed.relpath, sha256],
-    )
 
 
 def _clinic_calendar(con: duckdb.DuckDBPyConnection) -> ClinicCalendar:
@@ -180,8 +231,16 @@ class _Prepared:
 
 
 def _prepare(
-    landed: LandingFile, sha256: str, seen: _SeenFiles, calendar: ClinicCalendar, work: Path
+    landed: LandingFile,
+    archived: Path,
+    sha256: str,
+    seen: _SeenFiles,
+    calendar: ClinicCalendar,
+    work: Path,
+    limits: ReadLimits | None,
 ) -> _Prepared:
+    """Read and type a new file. It is read from its archived copy: exactly the bytes that
+    were hashed, under a name no landing file chose."""
     result = FileResult(landed.relpath, landed.feed, sha256, status="loaded")
     prepared = _Prepared(landed, result)
     if landed.relpath in seen.paths:
@@ -194,17 +253,20 @@ def _prepare(
     if landed.size == 0:
         result.status, result.reason = "empty", "0 bytes: nothing to load"
         return prepared
+    feed = FEEDS[landed.feed]
+    if file_format(landed.path) is None:
+        result.status, result.reason = "quarantined", "unreadable_file: not a landing format"
+        return prepared
     try:
-        batch = read_batch(landed.path, work)
+        batch = read_batch(archived, work, feed, limits)
     except UnreadableFile as error:
-        result.status, result.reason = "quarantined", f"unreadable_file: {error}"
+        result.status, result.reason = "quarantined", f"{error.code}: {error}"
         return prepared
     result.rows_read = batch.rows_read
     if batch.rows_read == 0:
         result.status, result.reason = "empty", "header only: no records"
         return prepared
     prepared.batch = batch
-    feed = FEEDS[landed.feed]
     try:
         conformed = conform(batch, feed, calendar)
     except MissingColumns as error:
@@ -254,7 +316,8 @@ class _Loader:
             self.con.execute("begin transaction")
             try:
                 self._store(prepared)
-                _record_file(self.con, prepared.landed, prepared.result, self.run_id)
+                landed = prepared.landed
+                _record_file(self.con, prepared.result, landed.size, landed.mtime_ns, self.run_id)
                 self.con.execute("commit")
             except BaseException:
                 self.con.execute("rollback")
@@ -280,10 +343,7 @@ class _Loader:
                 self.run_id,
             )
 
-        rejects = batch.rejects.with_columns(pl.lit("malformed_line").alias("reason_code"))
-        result.rows_quarantined += quarantine(
-            rejects.select(RECORD_NUMBER, "reason_code", "reason")
-        )
+        result.rows_quarantined += quarantine(batch.rejects)
         if prepared.whole_file_rejects is not None:
             result.rows_quarantined += quarantine(prepared.whole_file_rejects)
             return
@@ -349,25 +409,26 @@ def _looks_like(batch: RawBatch) -> str:
 
 
 def _record_file(
-    con: duckdb.DuckDBPyConnection, landed: LandingFile, result: FileResult, run_id: str
+    con: duckdb.DuckDBPyConnection, result: FileResult, size: int, mtime_ns: int, run_id: str
 ) -> None:
-    fmt = file_format(landed.path)
+    fmt = file_format(Path(result.path))
     con.execute(
         "insert into ops.ingest_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            landed.relpath,
-            landed.feed,
+            result.path,
+            result.feed,
             result.sha256,
-            landed.size,
-            landed.mtime_ns,
+            size,
+            mtime_ns,
             None if fmt is None else fmt[0] + (".gz" if fmt[1] else ""),
             result.rows_read,
             result.rows_loaded,
             result.rows_quarantined,
             result.rows_duplicate,
             result.status,
-            result.reason,
-            "; ".join(result.warnings) or None,
+            # Reasons name files: kept on one line like the log.
+            None if result.reason is None else escape_controls(result.reason),
+            escape_controls("; ".join(result.warnings)) or None,
             run_id,
             datetime.now(UTC).replace(tzinfo=None),
         ],

@@ -44,7 +44,8 @@ def archived_files(data: DataDir) -> tuple[list[LandingFile], list[str]]:
     with lake.connect(data.lake) as con:
         received = con.execute(
             "select path, feed, sha256 from ops.ingest_files"
-            " where status <> 'duplicate_file' order by loaded_at, path"
+            # Re-deliveries and ignored files (links, files outside the feeds) have no copy.
+            " where status not in ('duplicate_file', 'ignored') order by loaded_at, path"
         ).fetchall()
     files, missing = [], []
     for relpath, feed, sha256 in received:

@@ -1,0 +1,512 @@
+"""Hostile and broken landing files: each ends as a recorded file with a clear reason.
+
+Never a crash, never a silent drop, never unbounded memory; the rest of the landing zone
+loads, rows_read = rows_loaded + rows_quarantined + rows_duplicate holds for every file, and
+a second ingest over the same landing zone changes nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import tracemalloc
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import xlsxwriter
+
+from ingest.readers import ReadLimits, read_batch
+from ingest.run import ingest_landing
+from tests.conftest import SESSION_HEADER, Warehouse, session_row
+
+GOOD = "sessions/good.csv"
+SESSION_COLUMNS = SESSION_HEADER.split(",")
+
+
+@pytest.fixture
+def run(landing, data_dir):
+    """One ingest (with optional read limits or a progress sink): (summary, warehouse)."""
+
+    def ingest(run_id: str = "run-1", **options):
+        summary = ingest_landing(landing.root, data_dir.ingest_paths(), run_id, **options)
+        return summary, Warehouse(data_dir)
+
+    return ingest
+
+
+@pytest.fixture
+def good(landing):
+    """A sound file beside the hostile one: it must load whatever the other does."""
+    landing.sessions(GOOD, session_row("GOOD"))
+
+
+def assert_rest_loaded(warehouse: Warehouse) -> None:
+    assert warehouse.file(GOOD)["status"] == "loaded"
+    assert {"session_id": "GOOD"} in warehouse.rows("select session_id from raw.sessions")
+
+
+def assert_nothing_lost(warehouse: Warehouse) -> None:
+    for row in warehouse.rows("select * from ops.ingest_files"):
+        accounted = row["rows_loaded"] + row["rows_quarantined"] + row["rows_duplicate"]
+        assert row["rows_read"] == accounted, row
+
+
+def assert_second_ingest_changes_nothing(run, warehouse: Warehouse, **options) -> None:
+    tables = ("ops.ingest_files", "ops.quarantine", "raw.sessions", "raw.outcomes")
+    before = {table: warehouse.rows(f"select * from {table}") for table in tables}
+    summary, warehouse = run("run-2", **options)
+    assert (summary.files, summary.ignored) == ([], [])
+    assert {table: warehouse.rows(f"select * from {table}") for table in tables} == before
+
+
+def sessions_frame(**extra) -> pa.Table:
+    values = session_row("P1").split(",")
+    columns = {name: [value] for name, value in zip(SESSION_COLUMNS, values, strict=True)}
+    return pa.table({**columns, **extra})
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+def workbook(sheets: dict[str, list[list[str]]]) -> bytes:
+    buffer = io.BytesIO()
+    with xlsxwriter.Workbook(buffer) as book:
+        for name, rows in sheets.items():
+            sheet = book.add_worksheet(name)
+            for r, row in enumerate(rows):
+                sheet.write_row(r, 0, row)
+    return buffer.getvalue()
+
+
+def session_rows(*ids: str) -> list[list[str]]:
+    return [SESSION_COLUMNS, *(session_row(i).split(",") for i in ids)]
+
+
+# 1. Parquet with nested or binary columns ----------------------------------------------
+
+
+def test_parquet_extra_nested_and_binary_columns_are_ignored_and_reported(landing, good, run):
+    landing.write(
+        "sessions/extra.parquet",
+        parquet_bytes(
+            sessions_frame(
+                tags=pa.array([["a", "b"]], pa.list_(pa.string())),
+                blob=pa.array([b"\xff\xfe\x00"], pa.binary()),
+                device_info=pa.array([{"serial": 7}]),
+            )
+        ),
+    )
+    # A contract `;`-list column written as a real list is read as the list it is.
+    consultation = {
+        "consultation_id": ["K1"],
+        "clinic_id": ["C01"],
+        "patient_ref": ["MRN-1"],
+        "consulted_at": ["2026-03-01T10:00:00"],
+        "primary_concern": ["melasma"],
+        "decision": ["proceed"],
+        "updated_at": ["2026-03-01T10:00:00"],
+        "treatment_areas": pa.array([["face", "neck"]], pa.list_(pa.string())),
+    }
+    landing.write("consultations/k.parquet", parquet_bytes(pa.table(consultation)))
+    _, warehouse = run()
+    recorded = warehouse.file("sessions/extra.parquet")
+    assert (recorded["status"], recorded["rows_loaded"]) == ("loaded", 1)
+    assert recorded["warnings"] == "ignored unknown column(s): blob, device_info, tags"
+    assert warehouse.rows("select treatment_areas from raw.consultations") == [
+        {"treatment_areas": "face;neck"}
+    ]
+    assert_rest_loaded(warehouse)
+    assert_nothing_lost(warehouse)
+    assert_second_ingest_changes_nothing(run, warehouse)
+
+
+def test_parquet_contract_column_without_text_form_is_quarantined_whole(landing, good, run):
+    table = sessions_frame().drop(["treatment_area"])
+    table = table.append_column("treatment_area", pa.array([{"area": "face"}]))
+    landing.write("sessions/nested.parquet", parquet_bytes(table))
+    _, warehouse = run()
+    recorded = warehouse.file("sessions/nested.parquet")
+    assert recorded["status"] == "quarantined"
+    assert recorded["reason"] == (
+        "unsupported_column: column(s) treatment_area (Struct({'area': String})) have no text form"
+    )
+    assert_rest_loaded(warehouse)
+    assert_nothing_lost(warehouse)
+    assert_second_ingest_changes_nothing(run, warehouse)
+
+
+def test_parquet_binary_contract_column_rejects_only_records_that_are_not_utf8(landing, good, run):
+    rows = [session_row(f"B{i}").split(",") for i in range(3)]
+    columns = {name: [row[j] for row in rows] for j, name in enumerate(SESSION_COLUMNS)}
+    columns["session_id"] = [b"B0", b"B\xff1", b"B2"]  # written as bytes by some exporters
+    landing.write("sessions/bytes.parquet", parquet_bytes(pa.table(columns)))
+    _, warehouse = run()
+    [rejected] = warehouse.quarantine("sessions/bytes.parquet")
+    assert (rejected["record_number"], rejected["reason_code"]) == (2, "invalid_encoding")
+    assert rejected["reason"] == "invalid_encoding: not valid UTF-8 in session_id"
+    assert warehouse.rows(
+        "select session_id from raw.sessions where _record_number is not null order by 1"
+    ) == [{"session_id": s} for s in ("B0", "B2", "GOOD")]
+    assert_nothing_lost(warehouse)
+    assert_second_ingest_changes_nothing(run, warehouse)
+
+
+# 2. Gzip bombs -----------------------------------------------------------------------
+
+
+def gzip_bomb(path: Path, inflated_mib: int) -> None:
+    """A header then megabytes of zeros: a few KiB on disk, streamed, never whole in memory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = b"\0" * (1 << 20)
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        out.write((SESSION_HEADER + "\n").encode())
+        for _ in range(inflated_mib):
+            out.write(block)
+
+
+def test_a_gzip_bomb_is_refused_with_bounded_memory_and_no_work_file_left(
+    landing, good, run, data_dir, tmp_path
+):
+    limits = ReadLimits(max_file_bytes=32 << 20)
+    bomb = landing.root / "sessions" / "bomb.csv.gz"
+    gzip_bomb(bomb, inflated_mib=64)
+    assert bomb.stat().st_size < 100_000
+
+    _, warehouse = run(limits=limits)
+    recorded = warehouse.file("sessions/bomb.csv.gz")
+    assert (recorded["status"], recorded["rows_read"]) == ("quarantined", 0)
+    assert recorded["reason"] == "too_large: inflates past 33,554,432 bytes"
+    assert_rest_loaded(warehouse)
+    assert_nothing_lost(warehouse)
+    work = data_dir.ingest_paths().work
+    assert [p for p in work.rglob("*")] == []
+
+    # Streaming: the reader holds a few 1 MiB blocks, not the 32 MiB it inflated before stopping.
+    tracemalloc.start()
+    with pytest.raises(Exception, match="inflates past"):
+        read_batch(bomb, tmp_path / "work", limits=limits)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak:,} bytes held while inflating"
+    assert list((tmp_path / "work").iterdir()) == []
+    assert_second_ingest_changes_nothing(run, warehouse, limits=limits)
+
+
+# 3. Oversized records ------------------------------------------------------------------
+
+
+def test_a_50_mb_csv_field_rejects_only_its_record(landing, good, run):
+    path = landing.root / "sessions" / "huge_field.csv"
+    with open(path, "w") as out:
+        out.write(SESSION_HEADER + ",notes\n")
+        out.write(session_row("S1") + ',spot 5" (an inch mark: not a quote)\n')
+        out.write(session_row("S2") + "," + "x" * (50 << 20) + "\n")  # record 2
+        out.write(session_row("S3") + ',"a quoted note\n' + "y" * (3 << 20) + '"\n')  # record 3
+        out.write(session_row("S4") + ",fine\n")
+    _, warehouse = run()
+    recorded = warehouse.file("sessions/huge_field.csv")
+    assert (recorded["status"], recorded["rows_read"], recorded["rows_loaded"]) == ("loaded", 4, 2)
+    rejected = warehouse.quarantine("sessions/huge_field.csv")
+    assert [(r["record_number"], r["reason_code"]) for r in rejected] == [
+        (2, "oversized_record"),
+        (3, "oversized_record"),
+    ]
+    assert rejected[0]["reason"] == (
+        "oversized_record: longer than the 1,048,576-byte limit of one record"
+    )
+    assert warehouse.rows(
+        "select session_id, _record_number from raw.sessions where session_id like 'S_' order by 1"
+    ) == [{"session_id": "S1", "_record_number": 1}, {"session_id": "S4", "_record_number": 4}]
+    assert_rest_loaded(warehouse)
+    assert_nothing_lost(warehouse)
+    assert_second_ingest_changes_nothing(run, warehouse)
+
+
+def survey_line(submission: str, score: int = 4) -> str:
+    return json.dumps(
+        {
+            "submission_id": submission,
+            "clinic": {"id": "C01", "patient_ref": "MRN-1"},
+            "timepoint": "post_session",
+            "submitted_at": "2026-03-02T19:44:10+08:00",
+            "answers": [{"instrument": "pain_vas", "score": score}],
+        }
+    )
+
+
+def test_a_20_mb_jsonl_line_rejects_only_its_record(landing, good, run):
+    huge = json.dumps({"submission_id": "HUGE", "padding": "z" * (20 << 20)})
+    landing.write(
+        "outcomes/app.jsonl", "\n".join([survey_line("A"), huge, survey_line("C")]) + "\n"
+    )
+    _, warehouse = run()
+    [rejected] = warehouse.quarantine("outcomes/app.jsonl")
+    assert (rejected["record_number"], rejected["reason_code"]) == (2, "oversized_record")
+    assert warehouse.rows("select submission_id from raw.outcomes order by 1") == [
+        {"submission_id": "A"},
+        {"submission_id": "C"},
+    ]
+    assert_rest_loaded(warehouse)
+    assert_nothing_lost(warehouse)
+    assert_second_ingest_changes_nothing(run, warehouse)
+
+
+# 4. Duplicate column names -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("relpath", "header"),
+    [
+        ("sessions/twice.csv", ["session_id", *SESSION_COLUMNS]),
+        ("sessions/two_spellings.csv", ["Session_ID", *SESSION_COLUMNS]),
+        ("sessions/twice.xlsx", ["session_id", *SESSION_COLUMNS]),
+    ],
+)
+def test_a_repeated_column_name_quarantines_the_file_whole(landing, good, run, relpath, header):
+    values = ["OTHER", *session_row("S1").split(",")]
+    if relpath.endswith(".xlsx"):
+        landing.write(relpath, workbook({"sessions": [header, values]}))
+    else:
+        landing.write(relpath, ",".join(header) + "\n" + ",".join(values) + "\n")
+    _, warehouse = run()
+    recorded = warehouse.file(relpath)
+    assert (recorded["status"], recorded["rows_loaded"]) == ("quarantined", 0)
+    assert recorded["reason"] == (
+        "duplicate_columns: column(s) session_id appear more than once in the header"
+    )
+    assert_rest_loaded(warehouse)
+    assert_nothing_lost(warehouse)
+    assert_second_ingest_changes_nothing(run, warehouse)
+
+
+# 5. Workbooks with several sheets ------------------------------------------------------
+
+
+def test_the_workbook_sheet_with_the_feeds_columns_is_read_after_a_cover_sheet(landing, good, run):
+    landing.write(
+        "sessions/export.xlsx",
+        workbook(
+            {
+                "Cover": [["Orchard Skin: sessions export"], ["generated 2026-03-03"]],
+                "Sessions": session_rows("X1", "X2"),
+                "Legend": [["status"], ["completed: done"]],
+            }
+        ),
+    )
+    landing.write(
+        "sessions/two_weeks.xlsx",
+        workbook({"Week 1": session_rows("W1"), "Week 2": session_rows("W2")}),
+    )
+    _, warehouse = run()
+    assert warehouse.file("sessions/export.xlsx")["rows_loaded"] == 2
+    ambiguous = warehouse.file("sessions/two_weeks.xlsx")
+    assert ambiguous["status"] == "quarantined"
+    assert ambiguous["reason"] == (
+        "ambiguous_sheet: sheets 'Week 1', 'Week 2' all have the sessions columns:"
+        " which one is the batch?"
+    )
+    assert_rest_loaded(warehouse)
+    assert_nothing_lost(warehouse)
+    assert_second_ingest_changes_nothing(run, warehouse)
+
+
+# 6. Symbolic links ---------------------------------------------------------------------
+
+
+def test_symlinks_are_never_followed_nor_archived_and_are_reported_once(
+    landing, good, run, data_dir, tmp_path
+):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "s.csv").write_text(SESSION_HEADER + "\n" + session_row("OUTSIDE") + "\n")
+    (landing.root / "sessions" / "passwd.csv").symlink_to("/etc/passwd")
+    (landing.root / "sessions" / "linked_folder").symlink_to(outside)
+    (landing.root / "devices").symlink_to(outside)  # a whole feed folder
+    _, warehouse = run()
+    ignored = warehouse.rows(
+        "select path, feed, sha256, rows_read, reason from ops.ingest_files"
+        " where status = 'ignored' order by path"
+    )
+    assert [(r["path"], r["feed"], r["sha256"], r["rows_read"]) for r in ignored] == [
+        ("devices", None, None, 0),
+        ("sessions/linked_folder", None, None, 0),
+        ("sessions/passwd.csv", None, None, 0),
+    ]
+    assert ignored[2]["reason"] == "symlink: a link (to /etc/passwd) is never followed"
+    archived = sorted(p.read_bytes() for p in data_dir.archive.rglob("*") if p.is_file())
+    assert Path("/etc/passwd").read_bytes() not in archived
+    assert len(archived) == 2  # clinics and the good file
+    assert {"session_id": "OUTSIDE"} not in warehouse.rows("select session_id from raw.sessions")
+    assert_rest_loaded(warehouse)
+    assert_second_ingest_changes_nothing(run, warehouse)
+
+
+# 7. Files outside the feed folders -----------------------------------------------------
+
+
+def test_files_outside_feed_folders_and_pipes_are_recorded_as_ignored_once(landing, good, run):
+    landing.sessions("session/typo_folder.csv", session_row("T1"))
+    landing.write("readme.txt", "drop files in the feed folders")
+    os.mkfifo(landing.root / "sessions" / "pipe.csv")  # opening it would block for ever
+    _, warehouse = run()
+    ignored = warehouse.rows(
+        "select path, feed, status, rows_read, reason from ops.ingest_files"
+        " where feed is null order by path"
+    )
+    assert ignored == [
+        {
+            "path": "readme.txt",
+            "feed": None,
+            "status": "ignored",
+            "rows_read": 0,
+            "reason": "not_a_feed: directly in the landing root, not in a feed folder",
+        },
+        {
+            "path": "session/typo_folder.csv",
+            "feed": None,
+            "status": "ignored",
+            "rows_read": 0,
+            "reason": "not_a_feed: folder 'session' is not a feed (clinics, providers, devices,"
+            " patients, consultations, sessions, outcomes, side_effects)",
+        },
+        {
+            "path": "sessions/pipe.csv",
+            "feed": None,
+            "status": "ignored",
+            "rows_read": 0,
+            "reason": "not_a_file: not a regular file",
+        },
+    ]
+    assert_rest_loaded(warehouse)
+    assert_second_ingest_changes_nothing(run, warehouse)
+    landing.write("readme.txt", "changed bytes are recorded again")
+    summary, _ = run("run-3")
+    assert [r.path for r in summary.ignored] == ["readme.txt"]
+
+
+# 8. Not UTF-8 text ---------------------------------------------------------------------
+
+
+CSV_TEXT = SESSION_HEADER + "\r\n" + session_row("U1") + "\r\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (
+            CSV_TEXT.encode("utf-16"),
+            "not_utf8: not UTF-8: looks like UTF-16 (little-endian, with BOM)",
+        ),
+        (
+            CSV_TEXT.encode("utf-16-be"),
+            "not_utf8: not UTF-8: looks like UTF-16 (big-endian, no BOM)",
+        ),
+        (bytes(range(256)), "unreadable_file: binary content (NUL bytes), not UTF-8 text"),
+        (b"\0" * 64, "unreadable_file: binary content (NUL bytes), not UTF-8 text"),
+        (
+            bytes(range(128, 256)) * 4,
+            "unreadable_file: binary content (mostly not UTF-8), not text",
+        ),
+    ],
+    ids=["utf16-bom", "utf16-no-bom", "random-bytes", "nul-bytes", "high-bytes"],
+)
+def test_a_file_that_is_not_utf8_text_says_what_it_looks_like(landing, good, run, content, reason):
+    landing.write("sessions/odd.csv", content)
+    _, warehouse = run()
+    recorded = warehouse.file("sessions/odd.csv")
+    assert (recorded["status"], recorded["reason"]) == ("quarantined", reason)
+    assert_rest_loaded(warehouse)
+    assert_nothing_lost(warehouse)
+    assert_second_ingest_changes_nothing(run, warehouse)
+
+
+# 9. Malformed lines and invalid encodings within a file ---------------------------------
+
+
+def test_invalid_utf8_and_malformed_lines_are_rejected_per_record_with_their_numbers(
+    landing, good, run
+):
+    landing.write(
+        "sessions/mixed.csv",
+        SESSION_HEADER.encode()
+        + b"\n"
+        + session_row("M1").encode()
+        + b"\n"
+        + session_row("M2").replace("MRN-1", "MRN-\xe9").encode("latin-1")
+        + b"\n\n\n"  # two blank lines: skipped, but they keep their numbers
+        + b"M5,C01,MRN-1\n"
+        + session_row("M6").encode()
+        + b"\n",
+    )
+    landing.write(
+        "outcomes/app.jsonl",
+        (survey_line("J1") + "\n").encode()
+        + survey_line("J2").replace("MRN-1", "MRN-\xe9").encode("latin-1")
+        + b"\n"
+        + (survey_line("J3") + "\n").encode(),
+    )
+    _, warehouse = run()
+    assert [
+        (r["record_number"], r["reason_code"]) for r in warehouse.quarantine("sessions/mixed.csv")
+    ] == [(2, "invalid_encoding"), (5, "malformed_line")]
+    assert warehouse.rows(
+        "select session_id, _record_number from raw.sessions where session_id like 'M_' order by 1"
+    ) == [{"session_id": "M1", "_record_number": 1}, {"session_id": "M6", "_record_number": 6}]
+    [rejected] = warehouse.quarantine("outcomes/app.jsonl")
+    assert (rejected["record_number"], rejected["reason"]) == (
+        2,
+        "invalid_encoding: not valid UTF-8",
+    )
+    assert_rest_loaded(warehouse)
+    assert_nothing_lost(warehouse)
+    assert_second_ingest_changes_nothing(run, warehouse)
+
+
+# 10. In-place edits ----------------------------------------------------------------------
+
+
+def test_an_in_place_edit_keeping_size_and_mtime_is_a_new_batch(landing, good, run):
+    path = landing.sessions("sessions/export.csv", session_row("E1"))
+    before = path.stat()
+    run()
+    landing.sessions("sessions/export.csv", session_row("E2"))  # same length, other bytes
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    _, warehouse = run("run-2")
+    batches = warehouse.rows(
+        "select rows_loaded, warnings from ops.ingest_files"
+        " where path = 'sessions/export.csv' order by run_id"
+    )
+    assert [b["rows_loaded"] for b in batches] == [1, 1]
+    assert "content changed under an already-seen name" in batches[1]["warnings"]
+    assert {"session_id": "E2"} in warehouse.rows("select session_id from raw.sessions")
+    assert_second_ingest_changes_nothing(run, warehouse)
+
+
+# 11. Control characters in file names ----------------------------------------------------
+
+
+def test_control_characters_in_file_names_never_split_a_log_line(landing, good, run):
+    landing.sessions("sessions/bad\nname.csv", session_row("N1"))
+    landing.write("sessions/\x1b[31mred.csv", "not,a,session\n1,2,3\n")
+    landing.write("elsewhere/line\u2028break\u202etxt.csv", "x")
+    lines: list[str] = []
+    _, warehouse = run(progress=lines.append)
+    assert lines and all(line.isprintable() for line in lines), lines
+    assert any(line.startswith("sessions/bad\\nname.csv: loaded") for line in lines)
+    # The path stays the file's identity; reasons and logs show it escaped.
+    assert warehouse.file("sessions/bad\nname.csv")["rows_loaded"] == 1
+    assert warehouse.file("elsewhere/line\u2028break\u202etxt.csv")["status"] == "ignored"
+    assert "\\u2028" in " ".join(lines)
+    reasons = [r["reason"] for r in warehouse.rows("select reason from ops.ingest_files")]
+    assert all(reason is None or reason.isprintable() for reason in reasons)
+    assert_rest_loaded(warehouse)
+    assert_nothing_lost(warehouse)
+    assert_second_ingest_changes_nothing(run, warehouse)
