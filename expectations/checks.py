@@ -177,6 +177,7 @@ def _rejected_batches(con, run_id: str, limits: dict) -> list[CheckResult]:
             f"every row of {{}} (each under {min_rows} rows) failed validation",
         ),
         "files_quarantined_whole": ("status = 'quarantined'", "quarantined whole: {}"),
+        "files_ignored": ("status = 'ignored'", "not loaded (see ops.ingest_files.reason): {}"),
     }
     results = []
     for check, (condition, message) in checks.items():

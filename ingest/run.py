@@ -402,10 +402,19 @@ def _whole_file_rejects(batch: RawBatch, feed: Feed, reason: str) -> pl.DataFram
 
 
 def _looks_like(batch: RawBatch) -> str:
-    """Name the feed a misplaced file belongs to, when its columns say so."""
-    columns = set(batch.frame.columns)
-    matches = [name for name, feed in FEEDS.items() if set(feed.required) <= columns]
-    return f" (its columns match the {matches[0]} feed)" if matches else ""
+    """Name the feed a misplaced file belongs to, when its columns say so: it has that feed's
+    required columns, and that feed's contract holds nearly all of its columns (a sessions
+    export missing one column is not a providers file, though it has their required ones)."""
+    columns = set(batch.frame.columns) - {RECORD_NUMBER}
+    if not columns:
+        return ""
+    share = {
+        name: len(columns & {column.name for column in feed.columns}) / len(columns)
+        for name, feed in FEEDS.items()
+        if set(feed.required) <= columns
+    }
+    best = max(share, key=share.get, default=None)
+    return f" (its columns match the {best} feed)" if best and share[best] >= 0.8 else ""
 
 
 def _record_file(

@@ -299,3 +299,18 @@ def test_age_is_kept_as_a_five_year_band_at_consultation(landing, ingest):
         {"consultation_id": "K1", "age_band": "35-39"},  # the day before the 40th birthday
         {"consultation_id": "K2", "age_band": "40-44"},
     ]
+
+
+def test_a_file_missing_one_column_is_not_said_to_be_another_feeds(landing, ingest):
+    """A sessions export without device_id has the providers' required columns too; it is
+    still a broken sessions file, and the reason must not send the clinic looking elsewhere."""
+    header = ",".join(c for c in SESSION_HEADER.split(",") if c != "device_id")
+    row = ",".join(
+        v
+        for c, v in zip(SESSION_HEADER.split(","), session_row("S1").split(","), strict=True)
+        if c != "device_id"
+    )
+    landing.write("sessions/export_error.csv", f"{header}\n{row}\n")
+    _, warehouse = ingest()
+    reason = warehouse.file("sessions/export_error.csv")["reason"]
+    assert reason == "missing_columns: missing required column(s): device_id"

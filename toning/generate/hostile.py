@@ -82,7 +82,7 @@ def _utf16(writer: LandingWriter, records: ClinicRecords, as_of_day: int) -> Non
         name,
         data,
         "file_quarantined",
-        "unreadable_file",
+        "not_utf8",
         rendered.rows,
     )
 
