@@ -51,7 +51,8 @@ def sniff(path: Path) -> NotText | None:
     if max(even, odd) >= len(head) * 0.4 and min(even, odd) * 10 <= max(even, odd):
         order = "little" if odd > even else "big"
         return NotText("not_utf8", f"not UTF-8: looks like UTF-16 ({order}-endian, no BOM)")
-    return NotText("unreadable_file", "binary content (NUL bytes), not UTF-8 text")
+    # A stray NUL in a text export (a broken identifier) is the record's problem, not the file's.
+    return _binary_unless_text(head)
 
 
 def _binary_unless_text(head: bytes) -> NotText | None:
@@ -61,7 +62,9 @@ def _binary_unless_text(head: bytes) -> NotText | None:
     )
     odd = sum(1 for char in text if char == "\ufffd" or (char < " " and char not in "\t\r\n\f"))
     if text and odd / len(text) > BINARY_SHARE:
-        return NotText("unreadable_file", "binary content (mostly not UTF-8), not text")
+        return NotText(
+            "unreadable_file", "binary content (mostly control or non-UTF-8 bytes), not text"
+        )
     return None
 
 

@@ -105,6 +105,7 @@ REASONS = {
     "malformed_line",
     "missing_columns",
     "unreadable_file",
+    "not_utf8",
     "duplicate_columns",
 }
 

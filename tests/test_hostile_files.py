@@ -397,6 +397,9 @@ def test_files_outside_feed_folders_and_pipes_are_recorded_as_ignored_once(landi
 CSV_TEXT = SESSION_HEADER + "\r\n" + session_row("U1") + "\r\n"
 
 
+BINARY = "binary content (mostly control or non-UTF-8 bytes), not text"
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
@@ -408,12 +411,9 @@ CSV_TEXT = SESSION_HEADER + "\r\n" + session_row("U1") + "\r\n"
             CSV_TEXT.encode("utf-16-be"),
             "not_utf8: not UTF-8: looks like UTF-16 (big-endian, no BOM)",
         ),
-        (bytes(range(256)), "unreadable_file: binary content (NUL bytes), not UTF-8 text"),
-        (b"\0" * 64, "unreadable_file: binary content (NUL bytes), not UTF-8 text"),
-        (
-            bytes(range(128, 256)) * 4,
-            "unreadable_file: binary content (mostly not UTF-8), not text",
-        ),
+        (bytes(range(256)), f"unreadable_file: {BINARY}"),
+        (b"\0" * 64, f"unreadable_file: {BINARY}"),
+        (bytes(range(128, 256)) * 4, f"unreadable_file: {BINARY}"),
     ],
     ids=["utf16-bom", "utf16-no-bom", "random-bytes", "nul-bytes", "high-bytes"],
 )
