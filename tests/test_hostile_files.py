@@ -14,6 +14,7 @@ import os
 import tracemalloc
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -510,3 +511,59 @@ def test_control_characters_in_file_names_never_split_a_log_line(landing, good, 
     assert_rest_loaded(warehouse)
     assert_nothing_lost(warehouse)
     assert_second_ingest_changes_nothing(run, warehouse)
+
+
+# All of them in one landing zone, through a whole refresh ---------------------------------
+
+
+def test_a_landing_zone_of_every_hostile_file_publishes_and_a_second_night_changes_nothing(
+    landing, good, data_dir, tmp_path
+):
+    """Each file above ends recorded with its reason and the published warehouse opens; the
+    next night, over the same landing zone, loads nothing and publishes the same marts."""
+    from tests.test_refresh import snapshot
+    from toning.refresh import run_refresh
+
+    landing.write(
+        "sessions/extra.parquet",
+        parquet_bytes(sessions_frame(tags=pa.array([["a"]], pa.list_(pa.string())))),
+    )
+    gzip_bomb(landing.root / "sessions" / "bomb.csv.gz", 130)  # past the 128 MiB default
+    with open(landing.root / "sessions" / "huge_field.csv", "w") as out:
+        out.write(f"{SESSION_HEADER},notes\n{session_row('H1')},{'x' * (2 << 20)}\n")
+    landing.write("sessions/twice.csv", f"session_id,{SESSION_HEADER}\nX,{session_row('T1')}\n")
+    landing.write(
+        "sessions/export.xlsx",
+        workbook({"Cover": [["sessions export"]], "Sessions": session_rows("X1")}),
+    )
+    (landing.root / "sessions" / "passwd.csv").symlink_to("/etc/passwd")
+    landing.sessions("billing/invoices.csv", session_row("B1"))
+    landing.write("readme.txt", "drop files in the feed folders")
+    landing.write("side_effects/utf16.csv", CSV_TEXT.encode("utf-16"))
+    landing.write("devices/blob.csv", bytes(range(256)))
+    landing.write("sessions/bad\nname.csv", f"{SESSION_HEADER}\n{session_row('N1')}\n")
+
+    run_refresh(landing.root, data_dir)
+    with duckdb.connect(str(data_dir.warehouse), read_only=True) as con:
+        statuses = dict(con.execute("select path, status from ops.ingest_files").fetchall())
+        loaded = {r[0] for r in con.execute("select session_id from marts.fct_sessions").fetchall()}
+    assert statuses == {
+        "clinics/clinics.csv": "loaded",
+        GOOD: "loaded",
+        "sessions/extra.parquet": "loaded",
+        "sessions/bomb.csv.gz": "quarantined",
+        "sessions/huge_field.csv": "loaded",
+        "sessions/twice.csv": "quarantined",
+        "sessions/export.xlsx": "loaded",
+        "sessions/passwd.csv": "ignored",
+        "billing/invoices.csv": "ignored",
+        "readme.txt": "ignored",
+        "side_effects/utf16.csv": "quarantined",
+        "devices/blob.csv": "quarantined",
+        "sessions/bad\nname.csv": "loaded",
+    }
+    assert loaded == {"GOOD", "P1", "X1", "N1"}
+    before = snapshot(data_dir.warehouse, ("staging", "marts"))
+    again = run_refresh(landing.root, data_dir)
+    assert again.ingest.files == []
+    assert snapshot(data_dir.warehouse, ("staging", "marts")) == before
