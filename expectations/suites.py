@@ -127,15 +127,8 @@ def _column_rules(feed: Feed, column: Column, latest: date) -> list[Rule]:
         rules.append(_allowed(name, [1, 2, 3], "out_of_range", checked=grade))
         rules.append(_allowed(name, SEVERITY_WORDS, only_where=(grade, None)))
     elif column.type == "list":
-        codes = "|".join(column.codes or ())
         rules.append(
-            Rule(
-                "expect_column_values_to_match_regex",
-                name,
-                "unknown_code",
-                pl.lit(name) + quoted(name),
-                {"regex": f"^(?:{codes})(?:;(?:{codes}))*$"},
-            )
+            Rule("expect_column_values_to_be_null", unparsed(name), "unknown_code", _value_of(name))
         )
     elif column.codes is not None:
         rules.append(_allowed(name, column.codes))

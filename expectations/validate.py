@@ -48,8 +48,9 @@ class Verdict:
     `quarantined`: the records that broke a rule of a column a metric needs (record number,
     reason code of the first rule broken, reason naming every such rule, the expectation(s)).
     `findings`: for the other records, each informational column they carried an unreadable
-    value in (record number, column, reason code, reason, expectation): they load with that
-    column null.
+    value in (record number, column, reason code, reason, expectation, whether the value must
+    be set to null): they load with what could be read of it (nothing, or a list's known
+    items).
     """
 
     quarantined: pl.DataFrame
@@ -58,7 +59,15 @@ class Verdict:
 
 CHUNK_ROWS = 250_000
 FAILURE_COLUMNS = (RECORD_NUMBER, "reason_code", "reason", "expectation")
-FINDING_COLUMNS = (RECORD_NUMBER, "column_name", "reason_code", "reason", "expectation")
+NULLS_VALUE = "nulls_value"
+FINDING_COLUMNS = (
+    RECORD_NUMBER,
+    "column_name",
+    "reason_code",
+    "reason",
+    "expectation",
+    NULLS_VALUE,
+)
 _ROW = "_row"
 _RULE = "_rule"
 _VERSION = "_version"
@@ -314,6 +323,9 @@ def _broken_rows(
                 RECORD_NUMBER,
                 pl.lit(number[0], pl.Int64).alias(_RULE),
                 pl.lit(rule.about).alias("column_name"),
+                # A rule on the value itself (not on what conform could not read): the
+                # value loads as null.
+                pl.lit(rule.column == rule.about).alias(NULLS_VALUE),
                 pl.lit(rule.reason_code).alias("reason_code"),
                 (pl.lit(f"{rule.reason_code}: ") + rule.message).alias("reason"),
                 pl.lit(rule.name).alias("expectation"),
@@ -329,7 +341,10 @@ def _broken_rows(
 
 def _empty(columns: tuple[str, ...]) -> pl.DataFrame:
     schema = {_FILE: pl.Int32, **dict.fromkeys(columns, pl.String)}
-    return pl.DataFrame(schema=schema).with_columns(pl.col(RECORD_NUMBER).cast(pl.Int64))
+    return pl.DataFrame(schema=schema).with_columns(
+        pl.col(RECORD_NUMBER).cast(pl.Int64),
+        *([pl.col(NULLS_VALUE).cast(pl.Boolean)] if NULLS_VALUE in columns else []),
+    )
 
 
 def _reasons(broken: pl.DataFrame, raw: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFrame:

@@ -164,8 +164,9 @@ def _parse_column(column: Column, dmy: pl.Expr, timezones: list[str]) -> list[pl
             outputs.append(local.alias(f"{name}_local"))
         return outputs
     if column.type == "list":
-        # Unknown items stay in the list, for the suite's format check to name them.
-        return [enc.parse_code_list(name, column.codes or ()).value.alias(name)]
+        # The known items load; the text with unknown ones is kept for the suite to name.
+        parsed = enc.parse_code_list(name, column.codes or ())
+        return [parsed.value.alias(name), _unparsed(name, parsed.invalid)]
     # An unknown code keeps its text, for the suite's allowed-codes check to name it.
     if column.type == "severity":
         known = enc.parse_severity(name).value

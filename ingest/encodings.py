@@ -145,12 +145,14 @@ def parse_id(column: str) -> Parsed:
 
 
 def parse_code_list(column: str, codes: tuple[str, ...]) -> Parsed:
-    """A `;`-separated list of codes, normalised to lower case, sorted and `;`-joined."""
+    """A `;`-separated list of codes, whatever their case and separators: its known items,
+    sorted and `;`-joined (null when none); invalid where it held an unknown item."""
     text = blank_to_null(column)
     items = text.str.split(";").list.eval(code_spelling(pl.element()).filter(pl.element() != ""))
-    unknown = items.list.eval(pl.element().is_in(list(codes)).not_()).list.any()
-    value = items.list.sort().list.join(";")
+    known = items.list.eval(pl.element().filter(pl.element().is_in(list(codes))))
+    value = known.list.sort().list.join(";")
     value = pl.when(value == "").then(None).otherwise(value)
+    unknown = items.list.len() > known.list.len()
     return Parsed(value, text.is_not_null() & unknown.fill_null(False))
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from expectations.validate import Batch, SuiteValidator, Verdict
+from expectations.validate import NULLS_VALUE, Batch, SuiteValidator, Verdict
 from ingest import lake
 from ingest.conform import HELPER_SUFFIXES, ClinicCalendar, MissingColumns, conform
 from ingest.feeds import FEEDS, Feed
@@ -375,9 +375,10 @@ class _Loader:
 
 
 def _without_unreadable_values(good: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
-    """Records as they load: an informational value the suite could not read becomes null
-    (the finding keeps what it was), and the suites' helper columns go."""
-    for column, records in findings.group_by("column_name"):
+    """Records as they load: an informational value the suite could not read becomes null (a
+    list keeps its known items; the finding keeps what arrived), and the suites' helper
+    columns go."""
+    for column, records in findings.filter(NULLS_VALUE).group_by("column_name"):
         flagged = pl.col(RECORD_NUMBER).is_in(records[RECORD_NUMBER].implode())
         good = good.with_columns(
             pl.when(flagged).then(None).otherwise(pl.col(column[0])).alias(column[0])

@@ -11,6 +11,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from ingest.feeds import FEEDS
 from tests.test_refresh import snapshot
 from toning.config import DataDir
 from toning.generate import generate_landing
@@ -159,32 +160,37 @@ def test_every_planted_unreadable_informational_value_is_one_finding(world):
         assert f"'{value[:40]}'" in found[key], key
 
 
-def test_other_spellings_of_timepoints_load_as_the_label_they_mean(world):
-    """A spelt-otherwise label loads as the canonical code the clean world holds, so it is
-    compared with the timepoint derived from dates exactly as the canonical label would be."""
+# Planted values read as the clean world holds them: other spellings as their code (so a
+# timepoint is compared with the derived one exactly as its canonical label would be), unknown
+# and implausible informational values as null, lists as their known items.
+READ_AS_CLEAN_KINDS = {*SET_ASIDE_KINDS, "code_spelling", "timepoint_spelling"}
+
+
+@pytest.mark.parametrize(
+    "feed", ["providers", "devices", "consultations", "sessions", "outcomes", "side_effects"]
+)
+def test_planted_spellings_and_unreadable_values_load_as_the_clean_world_holds_them(world, feed):
     landing, data = world
-    spelt = {
-        (item["file"], item["record"])
+    planted = [
+        item
         for item in dirt(landing)
-        if item["kind"] == "timepoint_spelling"
-    }
-    assert spelt
-    with duckdb.connect(str(data.lake), read_only=True) as con:
-        stored = con.execute(
-            "select files.path, outcomes._record_number, outcomes.response_id, outcomes.timepoint"
-            " from raw.outcomes as outcomes"
-            " join ops.ingest_files as files on outcomes._file_sha256 = files.sha256"
-        ).fetchall()
-    canonical = dict(clean(landing, "outcomes").select("response_id", "timepoint").iter_rows())
-    checked = [
-        (response_id, timepoint)
-        for path, record, response_id, timepoint in stored
-        if (path, record) in spelt
+        if item["kind"] in READ_AS_CLEAN_KINDS and item["feed"] == feed
     ]
-    assert len({(path, record) for path, record, *_ in stored if (path, record) in spelt}) == len(
-        spelt
-    )
-    assert all(timepoint == canonical[response_id] for response_id, timepoint in checked)
+    assert planted
+    [key] = FEEDS[feed].key
+    truth = {row[key]: row for row in clean(landing, feed).iter_rows(named=True)}
+    with duckdb.connect(str(data.lake), read_only=True) as con:
+        for item in planted:
+            column = item["column"]
+            stored = con.execute(
+                f"select records.{key}, records.{column} from raw.{feed} as records"
+                " join ops.ingest_files as files on records._file_sha256 = files.sha256"
+                " where files.path = ? and records._record_number = ?",
+                [item["file"], item["record"]],
+            ).fetchall()
+            assert stored, item
+            for record_key, value in stored:
+                assert value == truth[record_key][column], (item, value)
 
 
 def test_planted_duplicate_rows_are_counted_per_file(world):
