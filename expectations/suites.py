@@ -1,4 +1,4 @@
-"""One expectation suite per feed, written from the data contract (`ingest/feeds.py`).
+"""One expectation suite per feed, written from the data contract (`contract/feeds.py`).
 
 Each rule is a Great Expectations expectation plus what the quarantine says when a record
 breaks it: a reason code and a message built from the record's text as it arrived. Rules are
@@ -16,9 +16,9 @@ from functools import cache
 
 import polars as pl
 
+from contract.encodings import SEVERITY_WORDS
+from contract.feeds import FEEDS, INSTRUMENT_RANGES, Column, Feed
 from ingest.conform import VALID_TIMEZONES, severity_grade, unparsed
-from ingest.encodings import SEVERITY_WORDS
-from ingest.feeds import FEEDS, INSTRUMENT_RANGES, Column, Feed
 
 # Per record: a hash of its key and updated_at, set on the first of identical copies only, so
 # exact duplicates (dropped and counted later) do not count as two versions of one record.

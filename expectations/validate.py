@@ -15,12 +15,12 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
 
+from contract.feeds import Feed
 from expectations.suites import (
     VERSION_KEY,
     Rule,
@@ -28,46 +28,10 @@ from expectations.suites import (
     suite_rules,
     version_columns,
 )
-from ingest.feeds import Feed
 from ingest.readers import RECORD_NUMBER
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One landing file: as `ingest.conform` typed it, and as it arrived (row for row)."""
-
-    label: str  # the file's landing path
-    parsed: pl.DataFrame
-    raw: pl.DataFrame
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A suite's verdict on one batch.
-
-    `quarantined`: the records that broke a rule of a column a metric needs (record number,
-    reason code of the first rule broken, reason naming every such rule, the expectation(s)).
-    `findings`: for the other records, each informational column they carried an unreadable
-    value in (record number, column, reason code, reason, expectation, whether the value must
-    be set to null): they load with what could be read of it (nothing, or a list's known
-    items).
-    """
-
-    quarantined: pl.DataFrame
-    findings: pl.DataFrame
-
+from ingest.validation import FAILURE_COLUMNS, FINDING_COLUMNS, NULLS_VALUE, Batch, Verdict
 
 CHUNK_ROWS = 250_000
-FAILURE_COLUMNS = (RECORD_NUMBER, "reason_code", "reason", "expectation")
-NULLS_VALUE = "nulls_value"
-FINDING_COLUMNS = (
-    RECORD_NUMBER,
-    "column_name",
-    "reason_code",
-    "reason",
-    "expectation",
-    NULLS_VALUE,
-)
 _ROW = "_row"
 _RULE = "_rule"
 _VERSION = "_version"
@@ -76,7 +40,8 @@ DOCS_SITE = "data_docs"
 
 
 class SuiteValidator:
-    """The GX context of one refresh: a suite and a validation definition per feed."""
+    """The GX context of one refresh: a suite and a validation definition per feed (the
+    ingest's `Validator`)."""
 
     def __init__(self, chunk_rows: int = CHUNK_ROWS, latest: date | None = None):
         self.chunk_rows = chunk_rows

@@ -12,8 +12,14 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from contract.encodings import (
+    DMY_DATE_FORMATS,
+    DMY_DATETIME_FORMATS,
+    ISO_DATE_FORMATS,
+    ISO_DATETIME_FORMATS,
+)
+from contract.feeds import LOCAL_TIME_COLUMNS, Column, Feed
 from ingest import encodings as enc
-from ingest.feeds import LOCAL_TIME_COLUMNS, Column, Feed
 from ingest.readers import RECORD_NUMBER, RawBatch
 
 DMY = "_dmy"
@@ -198,8 +204,8 @@ def _parse_column(column: Column, dmy: pl.Expr, timezones: list[str]) -> list[pl
 
 
 def _parse_date(name: str, dmy: pl.Expr) -> enc.Parsed:
-    iso = enc.parse_date(name, enc.ISO_DATE_FORMATS)
-    day_first = enc.parse_date(name, enc.DMY_DATE_FORMATS)
+    iso = enc.parse_date(name, ISO_DATE_FORMATS)
+    day_first = enc.parse_date(name, DMY_DATE_FORMATS)
     value = pl.when(dmy).then(day_first.value).otherwise(iso.value)
     invalid = pl.when(dmy).then(day_first.invalid).otherwise(iso.invalid)
     return enc.Parsed(value, invalid)
@@ -213,8 +219,8 @@ def _parse_timestamp(
     ISO values with an offset are exact; values without one are the clinic's local time.
     A clinic that declared `dmy` is read only as DD/MM/YYYY: formats are never guessed per row.
     """
-    iso = enc.parse_wall_clock(name, enc.ISO_DATETIME_FORMATS)
-    day_first = enc.parse_wall_clock(name, enc.DMY_DATETIME_FORMATS)
+    iso = enc.parse_wall_clock(name, ISO_DATETIME_FORMATS)
+    day_first = enc.parse_wall_clock(name, DMY_DATETIME_FORMATS)
     wall = pl.when(dmy).then(day_first).otherwise(iso)
     east, impossible = enc.utc_offset_minutes(name)
     offset = pl.when(dmy).then(None).otherwise(east)

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from ingest.feeds import FEEDS, Feed, raw_columns
+from contract.feeds import FEEDS, Feed, raw_columns
 from ingest.pseudonymise import PatientKeyer
 
 OPS_TABLES = {
@@ -205,7 +205,7 @@ def load_findings(
     feed: str,
     run_id: str,
 ) -> None:
-    """Append the suite's findings on a file's loaded records (`expectations.validate`'s
+    """Append the suite's findings on a file's loaded records (`ingest.validation`'s
     FINDING_COLUMNS); the reasons quote informational values only, never an identifier."""
     if findings.num_rows == 0:
         return

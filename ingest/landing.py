@@ -9,7 +9,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.feeds import FEED_ORDER
+from contract.feeds import FEED_ORDER
 from ingest.readers import file_format
 
 IN_FLIGHT_SUFFIXES = (".tmp", ".part")

@@ -30,8 +30,8 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
+from contract.feeds import Feed
 from ingest import textscan
-from ingest.feeds import Feed
 
 RECORD_NUMBER = "_record_number"
 FORMATS = ("csv", "jsonl", "parquet", "xlsx")

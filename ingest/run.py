@@ -16,10 +16,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from expectations.validate import NULLS_VALUE, Batch, SuiteValidator, Verdict
+from contract.feeds import FEEDS, Feed
 from ingest import lake
 from ingest.conform import HELPER_SUFFIXES, ClinicCalendar, MissingColumns, conform
-from ingest.feeds import FEEDS, Feed
 from ingest.landing import (
     IgnoredPath,
     LandingFile,
@@ -37,6 +36,7 @@ from ingest.readers import (
     file_format,
     read_batch,
 )
+from ingest.validation import NULLS_VALUE, Batch, Validator, Verdict
 
 Progress = Callable[[str], None]
 
@@ -82,7 +82,8 @@ def ingest_landing(
     run_id: str,
     progress: Progress = lambda _: None,
     replay: list[LandingFile] | None = None,
-    suites: SuiteValidator | None = None,
+    *,
+    suites: Validator,
     limits: ReadLimits | None = None,
 ) -> IngestSummary:
     """Load every file not loaded before: first `replay` (archived files, for a full
@@ -97,7 +98,6 @@ def ingest_landing(
         say(f"skipped {name}: still being written")
 
     unchanged = 0
-    suites = suites or SuiteValidator()
     with lake.connect(paths.lake) as con:
         lake.create_lake(con)
         seen = _SeenFiles.load(con)
@@ -289,7 +289,7 @@ class _Loader:
     con: duckdb.DuckDBPyConnection
     identity: duckdb.DuckDBPyConnection
     keyer: PatientKeyer
-    suites: SuiteValidator
+    suites: Validator
     run_id: str
     calendar: ClinicCalendar  # what the next file is read with
     progress: Progress

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from expectations.validate import SuiteValidator
 from ingest.run import IngestSummary, ingest_landing
 from toning.config import DataDir
 
@@ -95,7 +96,9 @@ def ingest(landing: Landing, data_dir: DataDir):
     """Run one ingest over the landing zone; returns (summary, warehouse)."""
 
     def run(run_id: str = "test-run") -> tuple[IngestSummary, Warehouse]:
-        summary = ingest_landing(landing.root, data_dir.ingest_paths(), run_id)
+        summary = ingest_landing(
+            landing.root, data_dir.ingest_paths(), run_id, suites=SuiteValidator()
+        )
         return summary, Warehouse(data_dir)
 
     return run

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingest.feeds import FEEDS, raw_columns
+from contract.feeds import FEEDS, raw_columns
 from toning.dbt import DbtResult, dbt_build, run_dbt
 
 CLINIC = "C1"

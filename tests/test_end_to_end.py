@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from ingest.feeds import FEEDS
+from contract.feeds import FEEDS
 from tests.test_refresh import snapshot
 from toning.config import DataDir
 from toning.generate import generate_landing

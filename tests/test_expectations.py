@@ -8,10 +8,10 @@ import re
 import polars as pl
 import pytest
 
+from contract.feeds import FEEDS
 from expectations.suites import suite_rules
 from expectations.validate import Batch, SuiteValidator
 from ingest.conform import ClinicCalendar, conform
-from ingest.feeds import FEEDS
 from ingest.readers import read_batch
 from tests.conftest import session_row
 from tests.test_quality_gate import dq_results

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.feeds import FEEDS
+from contract.feeds import FEEDS
 from ingest.readers import UnreadableFile, read_batch
 from tests.test_refresh import snapshot
 from toning.config import DataDir

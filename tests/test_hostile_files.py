@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 import xlsxwriter
 
+from expectations.validate import SuiteValidator
 from ingest.readers import ReadLimits, read_batch
 from ingest.run import ingest_landing
 from tests.conftest import SESSION_HEADER, Warehouse, session_row
@@ -33,6 +34,7 @@ def run(landing, data_dir):
     """One ingest (with optional read limits or a progress sink): (summary, warehouse)."""
 
     def ingest(run_id: str = "run-1", **options):
+        options.setdefault("suites", SuiteValidator())
         summary = ingest_landing(landing.root, data_dir.ingest_paths(), run_id, **options)
         return summary, Warehouse(data_dir)
 

@@ -209,7 +209,7 @@ def door(tmp_path_factory) -> Door:
     for relpath, text in landing_files().items():
         landing.write(relpath, text)
     data = DataDir(root / "data")
-    summary = ingest_landing(landing.root, data.ingest_paths(), "run")
+    summary = ingest_landing(landing.root, data.ingest_paths(), "run", suites=SuiteValidator())
     return Door(Warehouse(data), summary)
 
 
@@ -309,7 +309,9 @@ def test_a_second_ingest_changes_nothing(door, tmp_path):
     )
     before = door.warehouse.rows(counts)
     landing = door.warehouse.data.root.parent / "landing"
-    again = ingest_landing(landing, door.warehouse.data.ingest_paths(), "run-2")
+    again = ingest_landing(
+        landing, door.warehouse.data.ingest_paths(), "run-2", suites=SuiteValidator()
+    )
     assert again.files == []
     assert door.warehouse.rows(counts) == before
 
@@ -331,7 +333,7 @@ def test_the_readme_table_says_which_columns_can_hold_a_record_back():
     """The README's per-column table is the contract as code, column for column."""
     from pathlib import Path
 
-    from ingest.feeds import FEEDS
+    from contract.feeds import FEEDS
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     rows = {
