@@ -36,9 +36,10 @@ test: setup lint ## setup, then the whole test suite (two workers, one per core)
 	@# A file's tests stay on one worker, so its module fixtures are built once.
 	$(BIN)/pytest -n 2 --dist loadfile
 
-lint: setup ## ruff over the Python code, sqlfluff over the dbt models
-	$(BIN)/ruff check toning ingest dashboards expectations tests
-	$(BIN)/ruff format --check toning ingest dashboards expectations tests
+lint: setup ## ruff, the import contracts (who may import whom), sqlfluff over the dbt models
+	$(BIN)/ruff check contract toning ingest dashboards expectations tests
+	$(BIN)/ruff format --check contract toning ingest dashboards expectations tests
+	$(BIN)/lint-imports --no-cache
 	@# The dbt profile attaches the lake, so sqlfluff needs one: an empty file will do.
 	@scratch=$$(mktemp -d) && $(BIN)/python -c "import duckdb, sys; duckdb.connect(sys.argv[1]).close()" $$scratch/lake.duckdb && \
 	TONING_LAKE_PATH=$$scratch/lake.duckdb TONING_BUILD_PATH=:memory: DBT_TARGET_PATH=$$scratch/target \

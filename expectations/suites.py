@@ -99,41 +99,59 @@ def suite_rules(feed_name: str, latest: date | None = None) -> tuple[Rule, ...]:
 
 
 def _column_rules(feed: Feed, column: Column, latest: date) -> list[Rule]:
+    return [
+        *_readable_rules(column),
+        *_code_rules(column),
+        *_range_rules(feed, column, latest),
+    ]
+
+
+def _readable_rules(column: Column) -> list[Rule]:
+    """There when required, and readable as its type."""
     name = column.name
     rules = []
     if column.required:
         # A value that is there but unreadable is unparseable, not missing.
-        given = unparsed(name)
         rules.append(
             Rule(
                 "expect_column_values_to_not_be_null",
                 name,
                 "missing_required",
                 pl.lit(f"{name} is empty"),
-                only_where=(given, None) if column.type in PARSEABLE_TYPES else None,
+                only_where=(unparsed(name), None) if column.type in PARSEABLE_TYPES else None,
             )
         )
     if column.type in PARSEABLE_TYPES:
         rules.append(
-            Rule(
-                "expect_column_values_to_be_null",
-                unparsed(name),
-                "unparseable",
-                _value_of(name),
-            )
+            Rule("expect_column_values_to_be_null", unparsed(name), "unparseable", _value_of(name))
         )
+    return rules
+
+
+def _code_rules(column: Column) -> list[Rule]:
+    """One of the codes the contract allows."""
+    name = column.name
     if column.type == "severity":
         grade = severity_grade(name)
-        rules.append(_allowed(name, [1, 2, 3], "out_of_range", checked=grade))
-        rules.append(_allowed(name, SEVERITY_WORDS, only_where=(grade, None)))
-    elif column.type == "list":
-        rules.append(
+        return [
+            _allowed(name, [1, 2, 3], "out_of_range", checked=grade),
+            _allowed(name, SEVERITY_WORDS, only_where=(grade, None)),
+        ]
+    if column.type == "list":
+        return [
             Rule("expect_column_values_to_be_null", unparsed(name), "unknown_code", _value_of(name))
-        )
-    elif column.codes is not None:
-        rules.append(_allowed(name, column.codes))
-    elif column.type == "timezone":
-        rules.append(_allowed(name, sorted(VALID_TIMEZONES)))
+        ]
+    if column.codes is not None:
+        return [_allowed(name, column.codes)]
+    if column.type == "timezone":
+        return [_allowed(name, sorted(VALID_TIMEZONES))]
+    return []
+
+
+def _range_rules(feed: Feed, column: Column, latest: date) -> list[Rule]:
+    """Plausible numbers and dates; each instrument's score range."""
+    name = column.name
+    rules = []
     if column.bounds is not None:
         bounds = column.bounds
         rules.append(
@@ -152,18 +170,17 @@ def _column_rules(feed: Feed, column: Column, latest: date) -> list[Rule]:
     if column.type in ("date", "ts"):
         rules.append(_plausible_dates(column, latest))
     if feed.name == "outcomes" and name == "score":
-        for instrument, (low, high) in INSTRUMENT_RANGES.items():
-            rules.append(
-                Rule(
-                    "expect_column_values_to_be_between",
-                    name,
-                    "out_of_range",
-                    pl.lit(f"score of {instrument} must be {low:g} to {high:g}, got")
-                    + quoted(name),
-                    {"min_value": low, "max_value": high},
-                    only_where=("instrument", instrument),
-                )
+        rules.extend(
+            Rule(
+                "expect_column_values_to_be_between",
+                name,
+                "out_of_range",
+                pl.lit(f"score of {instrument} must be {low:g} to {high:g}, got") + quoted(name),
+                {"min_value": low, "max_value": high},
+                only_where=("instrument", instrument),
             )
+            for instrument, (low, high) in INSTRUMENT_RANGES.items()
+        )
     return rules
 
 

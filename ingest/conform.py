@@ -155,7 +155,6 @@ def _parse_column(column: Column, dmy: pl.Expr, timezones: list[str]) -> list[pl
         # The suites never see a patient's record number, only that it was unreadable.
         shown = pl.lit("(not shown)") if name == "patient_ref" else enc.blank_to_null(name)
         return [parsed.value.alias(name), pl.when(parsed.invalid).then(shown).alias(unparsed(name))]
-
     if column.type == "fitzpatrick":
         value, is_range, unrecognised = enc.parse_fitzpatrick(name)
         return [
@@ -169,35 +168,45 @@ def _parse_column(column: Column, dmy: pl.Expr, timezones: list[str]) -> list[pl
         if name in LOCAL_TIME_COLUMNS:
             outputs.append(local.alias(f"{name}_local"))
         return outputs
+    if column.type in ("severity", "timepoint", "list") or column.codes is not None:
+        return _parse_coded(column)
+    return _parse_scalar(column, dmy)
+
+
+def _parse_coded(column: Column) -> list[pl.Expr]:
+    """A code, a list of codes, a timepoint or a severity. An unknown code keeps its text, for
+    the suite's allowed-codes check to name it."""
+    name = column.name
     if column.type == "list":
         # The known items load; the text with unknown ones is kept for the suite to name.
         parsed = enc.parse_code_list(name, column.codes or ())
         return [parsed.value.alias(name), _unparsed(name, parsed.invalid)]
-    # An unknown code keeps its text, for the suite's allowed-codes check to name it.
+    text = enc.blank_to_null(name)
     if column.type == "severity":
+        grade = text.cast(pl.Float64, strict=False)
         known = enc.parse_severity(name).value
-        grade = enc.blank_to_null(name).cast(pl.Float64, strict=False)
-        return [
-            pl.coalesce(known, enc.blank_to_null(name)).alias(name),
-            grade.alias(severity_grade(name)),
-        ]
+        return [pl.coalesce(known, text).alias(name), grade.alias(severity_grade(name))]
     if column.type == "timepoint":
         known = enc.parse_timepoint(name).value
-        return [pl.coalesce(known, enc.blank_to_null(name)).alias(name)]
-    if column.codes is not None:
-        known = enc.parse_code(name, column.codes, column.aliases).value
-        return [pl.coalesce(known, enc.blank_to_null(name)).alias(name)]
-
-    if column.type == "date":
-        parsed = _parse_date(name, dmy)
     else:
-        parsed = {
-            "str": lambda: enc.parse_str(name),
-            "timezone": lambda: enc.parse_str(name),  # checked against the IANA names
-            "int": lambda: enc.parse_int(name),
-            "dec": lambda: enc.parse_decimal(name),
-            "bool": lambda: enc.parse_bool(name),
-        }[column.type]()
+        known = enc.parse_code(name, column.codes or (), column.aliases).value
+    return [pl.coalesce(known, text).alias(name)]
+
+
+SCALAR_PARSERS = {
+    "str": enc.parse_str,
+    "timezone": enc.parse_str,  # checked against the IANA names by the suite
+    "int": enc.parse_int,
+    "dec": enc.parse_decimal,
+    "bool": enc.parse_bool,
+}
+
+
+def _parse_scalar(column: Column, dmy: pl.Expr) -> list[pl.Expr]:
+    """Text, a number, a boolean or a date, and (where it can fail) its unparsed text."""
+    name = column.name
+    date = column.type == "date"
+    parsed = _parse_date(name, dmy) if date else SCALAR_PARSERS[column.type](name)
     if column.type in ("str", "timezone"):
         return [parsed.value.alias(name)]
     return [parsed.value.alias(name), _unparsed(name, parsed.invalid)]

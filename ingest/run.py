@@ -27,6 +27,7 @@ from ingest.landing import (
     escape_controls,
     sha256_of,
 )
+from ingest.paths import IngestPaths
 from ingest.pseudonymise import PatientKeyer, load_keyer
 from ingest.readers import (
     RECORD_NUMBER,
@@ -39,15 +40,6 @@ from ingest.readers import (
 from ingest.validation import NULLS_VALUE, Batch, Validator, Verdict
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class IngestPaths:
-    lake: Path
-    identity: Path  # restricted: patient_ref and date of birth per pseudonym
-    archive: Path
-    work: Path
-    key_file: Path
 
 
 @dataclass

@@ -11,10 +11,8 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the dashboards read this module too: no ingest stack at import time
-    from ingest.run import IngestPaths
+from ingest.paths import IngestPaths  # a plain value: the dashboards read this module too
 
 LANDING_ENV = "TONING_LANDING"
 DATA_DIR_ENV = "TONING_DATA_DIR"
@@ -112,8 +110,6 @@ class DataDir:
     def ingest_paths(self, stores: Path | None = None) -> IngestPaths:
         """What the ingest writes: the lake and identity store in `stores` (default `state/`;
         a `--full` passes `rebuild_dir`), the shared archive, work folder and key."""
-        from ingest.run import IngestPaths
-
         stores = stores or self.state
         return IngestPaths(
             lake=stores / self.lake.name,

@@ -106,13 +106,35 @@ def run_dbt(
     env = dbt_environment(lake_path=lake_path, build_path=build_path, work_dir=work_dir)
     run_results_path = Path(env["DBT_TARGET_PATH"]) / "run_results.json"
     run_results_path.unlink(missing_ok=True)  # never report a previous run's results
+    started = time.monotonic()
+    returncode, tail, timed_out = _stream(command, work_dir, env, on_line, timeout_s)
+    elapsed = time.monotonic() - started
+
+    return DbtResult(
+        args=tuple(args),
+        returncode=returncode,
+        elapsed_s=round(elapsed, 3),
+        run_results_path=run_results_path,
+        log_path=Path(env["DBT_LOG_PATH"]) / "dbt.log",
+        output_tail="\n".join(tail),
+        timed_out=timed_out,
+    )
+
+
+def _stream(
+    command: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    on_line: Callable[[str], None] | None,
+    timeout_s: float | None,
+) -> tuple[int, deque[str], bool]:
+    """Run `command`, passing its merged output line by line to `on_line`: (exit code, the
+    last lines, whether `timeout_s` ran out and it was killed)."""
     tail: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
     timed_out = threading.Event()
-
-    started = time.monotonic()
     with subprocess.Popen(
         command,
-        cwd=work_dir,
+        cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -142,17 +164,7 @@ def run_dbt(
         finally:
             if timer:
                 timer.cancel()
-    elapsed = time.monotonic() - started
-
-    return DbtResult(
-        args=tuple(args),
-        returncode=returncode,
-        elapsed_s=round(elapsed, 3),
-        run_results_path=run_results_path,
-        log_path=Path(env["DBT_LOG_PATH"]) / "dbt.log",
-        output_tail="\n".join(tail),
-        timed_out=timed_out.is_set(),
-    )
+    return returncode, tail, timed_out.is_set()
 
 
 def dbt_build(

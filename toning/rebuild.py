@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ingest import lake
 from ingest.landing import LandingFile, archive_path
-from ingest.run import IngestPaths
+from ingest.paths import IngestPaths
 from toning.config import DataDir
 
 COMMITTED = "COMMITTED"

@@ -23,7 +23,8 @@ from expectations.suites import latest_plausible
 from expectations.validate import SuiteValidator
 from ingest import lake
 from ingest.landing import LandingFile
-from ingest.run import IngestPaths, IngestSummary, ingest_landing
+from ingest.paths import IngestPaths
+from ingest.run import IngestSummary, ingest_landing
 from toning import rebuild
 from toning.config import DataDir, absolute, refresh_clock
 from toning.dbt import DBT_PROJECT_DIR, DbtResult, run_dbt
