@@ -37,8 +37,8 @@ test: setup lint ## setup, then the whole test suite (two workers, one per core)
 	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: setup ## ruff over the Python code, sqlfluff over the dbt models
-	$(BIN)/ruff check toning ingest dashboards expectations tests
-	$(BIN)/ruff format --check toning ingest dashboards expectations tests
+	$(BIN)/ruff check toning ingest dashboards expectations synthetic tests
+	$(BIN)/ruff format --check toning ingest dashboards expectations synthetic tests
 	@# The dbt profile attaches the lake, so sqlfluff needs one: an empty file will do.
 	@scratch=$$(mktemp -d) && $(BIN)/python -c "import duckdb, sys; duckdb.connect(sys.argv[1]).close()" $$scratch/lake.duckdb && \
 	TONING_LAKE_PATH=$$scratch/lake.duckdb TONING_BUILD_PATH=:memory: DBT_TARGET_PATH=$$scratch/target \

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from toning.generate import dirt
-from toning.generate.codes import COLUMNS, KEYS
-from toning.generate.encode import (
+from synthetic import dirt
+from synthetic.codes import COLUMNS, KEYS
+from synthetic.encode import (
     encode_text,
     encode_typed,
     file_columns,
@@ -26,9 +26,9 @@ from toning.generate.encode import (
     number_text,
     timestamp_text,
 )
-from toning.generate.profiles import FST_UNRECOGNISED
-from toning.generate.reference import EPOCH, ClinicSpec
-from toning.generate.writers import (
+from synthetic.profiles import FST_UNRECOGNISED
+from synthetic.reference import EPOCH, ClinicSpec
+from synthetic.writers import (
     DirtItem,
     annotations,
     csv_bytes,

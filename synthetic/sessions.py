@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from toning.generate.params import CourseModel, LaserModel
-from toning.generate.profiles import Profile, fitzpatrick_styles
-from toning.generate.reference import ClinicSpec, local_ts
-from toning.generate.sampling import (
+from synthetic.params import CourseModel, LaserModel
+from synthetic.profiles import Profile, fitzpatrick_styles
+from synthetic.reference import ClinicSpec, local_ts
+from synthetic.sampling import (
     choice_index,
     clock_seconds,
     lookup,
@@ -18,7 +18,7 @@ from toning.generate.sampling import (
     masked,
     segment_positions,
 )
-from toning.generate.text import session_notes
+from synthetic.text import session_notes
 
 ENDPOINTS = ("mild erythema", "none", "petechiae", "whitening", "greying")
 

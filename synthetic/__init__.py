@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from toning.generate.addenda import add_addendum_records, write_addenda
-from toning.generate.effects import simulate_effects
-from toning.generate.hostile import write_hostile
-from toning.generate.informational import plant_informational
-from toning.generate.landing import ClinicRecords, LandingWriter, clinics_file, write_clinic
-from toning.generate.outcomes import simulate_outcomes
-from toning.generate.params import DEFAULT_AS_OF, HORIZON_DAYS, TIERS, WorldModel
-from toning.generate.reference import (
+from synthetic.addenda import add_addendum_records, write_addenda
+from synthetic.effects import simulate_effects
+from synthetic.hostile import write_hostile
+from synthetic.informational import plant_informational
+from synthetic.landing import ClinicRecords, LandingWriter, clinics_file, write_clinic
+from synthetic.outcomes import simulate_outcomes
+from synthetic.params import DEFAULT_AS_OF, HORIZON_DAYS, TIERS, WorldModel
+from synthetic.reference import (
     Calendar,
     ClinicSpec,
     clinics_frame,
@@ -31,15 +31,15 @@ from toning.generate.reference import (
     plan_chain,
     providers_frame,
 )
-from toning.generate.truth import TruthBuilder
-from toning.generate.versions import (
+from synthetic.truth import TruthBuilder
+from synthetic.versions import (
     consultation_versions,
     outcome_versions,
     patient_versions,
     session_versions,
     side_effect_versions,
 )
-from toning.generate.world import simulate_clinic
+from synthetic.world import simulate_clinic
 
 __all__ = ["GenerateSummary", "TIERS", "generate_landing"]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from toning.generate.params import HistoryModel
-from toning.generate.profiles import FST_EMPTY
-from toning.generate.reference import ClinicSpec, local_ts
-from toning.generate.sampling import make_ids
+from synthetic.params import HistoryModel
+from synthetic.profiles import FST_EMPTY
+from synthetic.reference import ClinicSpec, local_ts
+from synthetic.sampling import make_ids
 
 META_DEFAULTS = {
     "_ver": pl.lit(0, dtype=pl.Int8),

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from toning.generate.params import CourseModel
-from toning.generate.reference import ClinicSpec
-from toning.generate.sampling import clock_seconds, masked, segment_cumsum, segment_positions
+from synthetic.params import CourseModel
+from synthetic.reference import ClinicSpec
+from synthetic.sampling import clock_seconds, masked, segment_cumsum, segment_positions
 
 INITIAL, RESTART, MAINTENANCE = 0, 1, 2
 COURSE_TYPES = ("initial", "restart", "maintenance")

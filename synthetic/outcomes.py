@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from toning.generate.params import OutcomeModel
-from toning.generate.reference import ClinicSpec, local_ts
-from toning.generate.sampling import choice_index, lookup, make_hex_ids, make_ids
+from synthetic.params import OutcomeModel
+from synthetic.reference import ClinicSpec, local_ts
+from synthetic.sampling import choice_index, lookup, make_hex_ids, make_ids
 
 BASELINE_RANGE = {
     "melasma": (5, 9),

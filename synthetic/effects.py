@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from toning.generate.params import SideEffectModel
-from toning.generate.sampling import adjust_odds, choice_index, make_ids, masked
-from toning.generate.text import descriptions
+from synthetic.params import SideEffectModel
+from synthetic.sampling import adjust_odds, choice_index, make_ids, masked
+from synthetic.text import descriptions
 
 
 @dataclass(frozen=True)

@@ -11,18 +11,18 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from toning.generate.courses import course_frame, simulate_courses
-from toning.generate.params import CourseModel, WorldModel, weibull_scale
-from toning.generate.pii import identities
-from toning.generate.profiles import Profile, fitzpatrick_styles
-from toning.generate.reference import (
+from synthetic.courses import course_frame, simulate_courses
+from synthetic.params import CourseModel, WorldModel, weibull_scale
+from synthetic.pii import identities
+from synthetic.profiles import Profile, fitzpatrick_styles
+from synthetic.reference import (
     CONSULTING_ROLES,
     Calendar,
     ClinicSpec,
     local_ts,
     treating_providers,
 )
-from toning.generate.sampling import (
+from synthetic.sampling import (
     choice_index,
     choice_of,
     clock_seconds,
@@ -30,8 +30,8 @@ from toning.generate.sampling import (
     make_ids,
     masked,
 )
-from toning.generate.sessions import PatientTraits, fluence_base, session_frame
-from toning.generate.text import consultation_notes
+from synthetic.sessions import PatientTraits, fluence_base, session_frame
+from synthetic.text import consultation_notes
 
 BLOCKING = (
     "pregnancy",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from toning.generate.codes import PIGMENTARY_EFFECTS
+from synthetic.codes import PIGMENTARY_EFFECTS
 
 COURSE_GAP_DAYS = 84
 MCID = 2
