@@ -3,6 +3,9 @@
 Scores come from two systems: the clinic system (one score per row, CSV) and the survey app
 (one submission per line with several answers, JSONL). A clinic without the survey app records
 its patients' remote answers in its own system (channel email or sms).
+
+The draws are made in a fixed order (latent scores, then each kind of occasion in turn): the same
+seed writes the same bytes only while that order holds.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from synthetic.params import OutcomeModel
+from synthetic.params import OutcomeModel, ScoreShapeModel
 from synthetic.reference import ClinicSpec, local_ts
 from synthetic.sampling import choice_index, lookup, make_hex_ids, make_ids
 
@@ -24,6 +27,9 @@ BASELINE_RANGE = {
     "acne_scars": (4, 8),
 }
 INSTRUMENT_ORDER = ("pigmentation_vas", "satisfaction_5", "gais", "pain_vas", "mmasi")
+EVENING_FROM_SECS = 18 * 3600  # remote answers come in the evening; clinic hours end here
+# GAIS grade by relative reduction: at least 0.75 → 1 (very much improved) … below 0 → 5.
+GAIS_FLOORS = (0.75, 0.5, 0.25, 0)
 
 
 @dataclass
@@ -74,10 +80,138 @@ class Answers:
             }
         )
 
+    def record(
+        self, visit: Visit, instrument: str, rater: str, score: np.ndarray, keep: np.ndarray
+    ) -> None:
+        """One instrument answered at `visit`'s occasions, where `keep` holds."""
+        self.add(
+            visit.occasion,
+            visit.course,
+            visit.patient,
+            visit.app,
+            instrument,
+            rater,
+            visit.timepoint,
+            score,
+            visit.day,
+            visit.secs,
+            visit.session,
+            keep,
+        )
+
+
+@dataclass(frozen=True)
+class Visit:
+    """Occasions of one kind, one per course or session: what every answer given there shares."""
+
+    occasion: np.ndarray
+    course: np.ndarray
+    patient: np.ndarray
+    app: np.ndarray
+    timepoint: str | None
+    day: np.ndarray
+    secs: np.ndarray
+    session: np.ndarray
+
+
+@dataclass(frozen=True)
+class CourseArrays:
+    """One clinic's courses as arrays in `truth_course` order: what every score block reads."""
+
+    n: int
+    course: np.ndarray
+    patient: np.ndarray
+    concern: np.ndarray
+    skin: np.ndarray
+    maintenance: np.ndarray
+    first_day: np.ndarray
+    first_secs: np.ndarray
+    last_day: np.ndarray
+    completed_plan: np.ndarray
+    need: np.ndarray  # days until the result fades (-1: it does not)
+    next_day: np.ndarray  # first day of the next course on the area (far future: none)
+    parent: np.ndarray
+    target_sessions: np.ndarray
+
+    @classmethod
+    def of(cls, c: pl.DataFrame) -> CourseArrays:
+        return cls(
+            n=c.height,
+            course=c["truth_course"].to_numpy(),
+            patient=c["_patient"].to_numpy(),
+            concern=c["primary_concern"].to_numpy(),
+            skin=c["truth_fitzpatrick"].to_numpy().astype(np.int64),
+            maintenance=c["course_type"].to_numpy() == "maintenance",
+            first_day=c["first_day"].to_numpy(),
+            first_secs=c["first_secs"].to_numpy(),
+            last_day=c["last_day"].to_numpy(),
+            completed_plan=(c["sessions_done"] == c["target_sessions"]).to_numpy(),
+            need=c["need_days"].fill_null(-1).to_numpy(),
+            next_day=c["next_course_day"].fill_null(10**9).to_numpy(),
+            parent=c["parent_course"].to_numpy(),
+            target_sessions=c["target_sessions"].to_numpy(),
+        )
+
+    @property
+    def no_session(self) -> np.ndarray:
+        return np.full(self.n, "", dtype=object)
+
+    @property
+    def melasma(self) -> np.ndarray:
+        return self.concern == "melasma"
+
+    @property
+    def followed(self) -> np.ndarray:
+        """Completed initial and restart courses: the ones with follow-ups."""
+        return self.completed_plan & ~self.maintenance
+
+    def visit(
+        self, a: Answers, app: np.ndarray, timepoint: str | None, day: np.ndarray, secs: np.ndarray
+    ) -> Visit:
+        """A new occasion per course (not tied to a session)."""
+        occasion = a.occasion_ids(self.n)
+        return Visit(
+            occasion, self.course, self.patient, app, timepoint, day, secs, self.no_session
+        )
+
+
+@dataclass(frozen=True)
+class LatentScores:
+    """Each course's true scores, from which every recorded answer is drawn."""
+
+    baseline: np.ndarray
+    reduction: np.ndarray
+    end: np.ndarray
+    regressed: np.ndarray
+    mmasi_base: np.ndarray
+    mmasi_end: np.ndarray
+    gais: np.ndarray
+    satisfaction: np.ndarray
+
 
 def _evening(rng: np.random.Generator, n: int, dmy: bool) -> np.ndarray:
-    secs = rng.integers(18 * 3600, 23 * 3600, n)
+    secs = rng.integers(EVENING_FROM_SECS, 23 * 3600, n)
     return secs // 60 * 60 if dmy else secs
+
+
+def _clinic_hours(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A time between 09:00 and 18:00 on a five-minute step."""
+    return rng.integers(9 * 12, 18 * 12, n) * 300
+
+
+def _answer_secs(rng: np.random.Generator, app: np.ndarray, dmy: bool) -> np.ndarray:
+    """App answers come in the evening, clinic answers in opening hours."""
+    n = len(app)
+    return np.where(app, _evening(rng, n, dmy), _clinic_hours(rng, n))
+
+
+def _has_survey_app(spec: ClinicSpec) -> bool:
+    """A clinic without the app records remote answers in its own system."""
+    return spec.profile.survey is not None
+
+
+def _inclusive(rng: np.random.Generator, bounds: tuple[int, int], n: int) -> np.ndarray:
+    return rng.integers(bounds[0], bounds[1] + 1, n)
 
 
 def simulate_outcomes(
@@ -87,338 +221,228 @@ def simulate_outcomes(
     horizon: int,
     model: OutcomeModel,
     rng: np.random.Generator,
+    shape: ScoreShapeModel | None = None,
 ) -> pl.DataFrame:
     """All scores of one clinic up to the horizon (typed, final state)."""
-    has_app = spec.profile.survey is not None
-    c = courses
-    nc = c.height
-    course = c["truth_course"].to_numpy()
-    patient = c["_patient"].to_numpy()
-    concern = c["primary_concern"].to_numpy()
-    skin = c["truth_fitzpatrick"].to_numpy().astype(np.int64)
-    ctype = c["course_type"].to_numpy()
-    first_day = c["first_day"].to_numpy()
-    first_secs = c["first_secs"].to_numpy()
-    last_day = c["last_day"].to_numpy()
-    completed_plan = (c["sessions_done"] == c["target_sessions"]).to_numpy()
-    need = c["need_days"].fill_null(-1).to_numpy()
-    next_day = c["next_course_day"].fill_null(10**9).to_numpy()
-    parent = c["parent_course"].to_numpy()
-    no_session = np.full(nc, "", dtype=object)
-
-    # latent scores per course
-    lo = lookup(concern, {k: v[0] for k, v in BASELINE_RANGE.items()})
-    hi = lookup(concern, {k: v[1] for k, v in BASELINE_RANGE.items()})
-    baseline = lo + np.floor(rng.random(nc) * (hi - lo + 1))
-    baseline = np.where(rng.random(nc) < 0.01, 0, baseline)
-    mean = lookup(concern, model.reduction_mean)
-    mean = mean + np.asarray(model.skin_type_shift)[skin - 1]
-    reduction = np.clip(rng.normal(mean, model.reduction_sd), *model.reduction_clip)
-    maint = ctype == "maintenance"
-    reduction = np.where(maint, np.clip(rng.normal(0.45, 0.2, nc), -0.2, 1.0), reduction)
-    end = np.clip(np.round(baseline * (1 - reduction)), 0, 10)
-    regressed = np.minimum(10, end + model.regression_min_rise + rng.poisson(0.7, nc))
-    # a maintenance course starts from its parent's regressed score
-    parent_pos = np.searchsorted(course, parent)
-    parent_ok = maint & (parent >= 0)
-    baseline = np.where(parent_ok, regressed[np.clip(parent_pos, 0, nc - 1)], baseline)
-    end = np.where(maint, np.clip(np.round(baseline * (1 - reduction)), 0, 10), end)
-    mmasi_base = np.round(rng.uniform(3, 18, nc), 1)
-    mmasi_red = np.clip(reduction + rng.normal(0, 0.1, nc), -0.2, 1.0)
-    mmasi_end = np.round(np.clip(mmasi_base * (1 - mmasi_red), 0, 24), 1)
-    gais = np.select(
-        [reduction >= 0.75, reduction >= 0.5, reduction >= 0.25, reduction >= 0],
-        [1, 2, 3, 4],
-        default=5,
-    )
-    gais = np.clip(gais + rng.integers(-1, 2, nc) * (rng.random(nc) < 0.2), 1, 5)
-    satisfaction = np.clip(np.round(3 + 2.5 * reduction + rng.normal(0, 0.7, nc)), 1, 5)
-
+    shape = shape or ScoreShapeModel()
+    c = CourseArrays.of(courses)
+    latent = _latent_scores(c, model, shape, rng)
     a = Answers()
-    # --- baseline (before the first session) ---------------------------------------------
-    present = rng.random(nc) < model.baseline_share
-    via_app = has_app & (rng.random(nc) < 0.25)
-    occ = a.occasion_ids(nc)
-    b_day = np.where(via_app, first_day - rng.integers(1, 11, nc), first_day)
-    b_secs = np.where(via_app, _evening(rng, nc, spec.dmy), first_secs - 600)
-    a.add(
-        occ,
-        course,
-        patient,
-        via_app,
-        "pigmentation_vas",
-        "patient",
-        "baseline",
-        baseline,
-        b_day,
-        b_secs,
-        no_session,
-        present,
-    )
-    melasma = concern == "melasma"
-    m_keep = present & melasma & (rng.random(nc) < 0.8)
-    occ = a.occasion_ids(nc)
-    a.add(
-        occ,
-        course,
-        patient,
-        np.zeros(nc, bool),
-        "mmasi",
-        "clinician",
-        "baseline",
-        mmasi_base,
-        first_day,
-        first_secs - 900,
-        no_session,
-        m_keep,
+    _baseline_answers(a, spec, c, latent, model, shape, rng)
+    _post_session_answers(a, spec, c, latent, sessions, model, shape, rng)
+    _end_of_course_answers(a, spec, c, latent, horizon, model, shape, rng)
+    _follow_up_answers(a, spec, c, latent, horizon, model, shape, rng)
+    _regression_reports(a, spec, c, latent, horizon, model, shape, rng)
+    refs = courses.select("truth_course", "patient_ref")
+    return _frame(spec, a, rng, model, shape).join(
+        refs, on="truth_course", how="left", maintain_order="left"
     )
 
-    # --- post-session: pain in clinic per session; app survey per visit -------------------
+
+def _latent_scores(
+    c: CourseArrays, model: OutcomeModel, shape: ScoreShapeModel, rng: np.random.Generator
+) -> LatentScores:
+    nc = c.n
+    lo = lookup(c.concern, {k: v[0] for k, v in BASELINE_RANGE.items()})
+    hi = lookup(c.concern, {k: v[1] for k, v in BASELINE_RANGE.items()})
+    baseline = lo + np.floor(rng.random(nc) * (hi - lo + 1))
+    baseline = np.where(rng.random(nc) < shape.zero_baseline_share, 0, baseline)
+    mean = lookup(c.concern, model.reduction_mean)
+    mean = mean + np.asarray(model.skin_type_shift)[c.skin - 1]
+    reduction = np.clip(rng.normal(mean, model.reduction_sd), *model.reduction_clip)
+    maint_reduction = rng.normal(
+        shape.maintenance_reduction_mean, shape.maintenance_reduction_sd, nc
+    )
+    reduction = np.where(c.maintenance, np.clip(maint_reduction, *model.reduction_clip), reduction)
+    end = np.clip(np.round(baseline * (1 - reduction)), 0, 10)
+    extra_rise = rng.poisson(shape.regression_extra_rise_mean, nc)
+    regressed = np.minimum(10, end + model.regression_min_rise + extra_rise)
+    # a maintenance course starts from its parent's regressed score
+    parent_pos = np.searchsorted(c.course, c.parent)
+    parent_ok = c.maintenance & (c.parent >= 0)
+    baseline = np.where(parent_ok, regressed[np.clip(parent_pos, 0, nc - 1)], baseline)
+    end = np.where(c.maintenance, np.clip(np.round(baseline * (1 - reduction)), 0, 10), end)
+    mmasi_base = np.round(rng.uniform(*shape.mmasi_baseline_range, nc), 1)
+    mmasi_noise = rng.normal(0, shape.mmasi_reduction_noise_sd, nc)
+    mmasi_red = np.clip(reduction + mmasi_noise, *model.reduction_clip)
+    mmasi_end = np.round(np.clip(mmasi_base * (1 - mmasi_red), 0, 24), 1)
+    gais = np.select([reduction >= f for f in GAIS_FLOORS], [1, 2, 3, 4], default=5)
+    jitter = rng.integers(-1, 2, nc) * (rng.random(nc) < shape.gais_jitter_share)
+    gais = np.clip(gais + jitter, 1, 5)
+    sat_mean = shape.satisfaction_intercept + shape.satisfaction_per_reduction * reduction
+    satisfaction = np.clip(np.round(sat_mean + rng.normal(0, shape.satisfaction_sd, nc)), 1, 5)
+    return LatentScores(
+        baseline, reduction, end, regressed, mmasi_base, mmasi_end, gais, satisfaction
+    )
+
+
+# --- baseline (before the first session) -----------------------------------------------------
+def _baseline_answers(
+    a: Answers,
+    spec: ClinicSpec,
+    c: CourseArrays,
+    latent: LatentScores,
+    model: OutcomeModel,
+    shape: ScoreShapeModel,
+    rng: np.random.Generator,
+) -> None:
+    nc = c.n
+    present = rng.random(nc) < model.baseline_share
+    has_app = _has_survey_app(spec)
+    via_app = has_app & (rng.random(nc) < shape.baseline_app_share)
+    occ = a.occasion_ids(nc)
+    lead = _inclusive(rng, shape.baseline_app_lead_days, nc)
+    b_day = np.where(via_app, c.first_day - lead, c.first_day)
+    b_secs = np.where(via_app, _evening(rng, nc, spec.dmy), c.first_secs - 600)
+    patient_vas = Visit(occ, c.course, c.patient, via_app, "baseline", b_day, b_secs, c.no_session)
+    a.record(patient_vas, "pigmentation_vas", "patient", latent.baseline, present)
+    m_keep = present & c.melasma & (rng.random(nc) < shape.mmasi_baseline_share)
+    # the clinician's mMASI is taken in clinic, a quarter of an hour before the first session
+    in_clinic = np.zeros(nc, bool)
+    mmasi = c.visit(a, in_clinic, "baseline", c.first_day, c.first_secs - 900)
+    a.record(mmasi, "mmasi", "clinician", latent.mmasi_base, m_keep)
+
+
+# --- post-session: pain in clinic per session; app survey per visit ----------------------------
+def _post_session_answers(
+    a: Answers,
+    spec: ClinicSpec,
+    c: CourseArrays,
+    latent: LatentScores,
+    sessions: pl.DataFrame,
+    model: OutcomeModel,
+    shape: ScoreShapeModel,
+    rng: np.random.Generator,
+) -> None:
     done = sessions.filter(pl.col("status") == "completed")
     ns = done.height
     s_course = done["truth_course"].to_numpy()
-    s_pos = np.searchsorted(course, s_course)
+    s_pos = np.searchsorted(c.course, s_course)
     s_day = done["_day"].to_numpy()
     s_secs = done["_secs"].to_numpy()
     s_id = done["session_id"].to_numpy()
     s_num = done["truth_session_number"].to_numpy()
+    patient = c.patient[s_pos]
     numbing = done["numbing_cream"].fill_null(False).to_numpy()
     qs = done["truth_laser_type"].to_numpy() == "qs_nd_yag"
-    pain = np.clip(np.round(rng.normal(np.where(numbing, 2.5, 4.5) + 0.5 * qs, 1.3)), 0, 10)
+    pain_mean = np.where(numbing, shape.pain_mean_numbed, shape.pain_mean_unnumbed)
+    pain_mean = pain_mean + shape.pain_qs_extra * qs
+    pain = np.clip(np.round(rng.normal(pain_mean, shape.pain_sd)), 0, 10)
     pain_clinic = rng.random(ns) < model.pain_in_clinic_share
     occ = a.occasion_ids(ns)
-    a.add(
-        occ,
-        s_course,
-        patient[s_pos],
-        np.zeros(ns, bool),
-        "pain_vas",
-        "patient",
-        "post_session",
-        pain,
-        s_day,
-        s_secs + 60 * rng.integers(25, 45, ns),
-        s_id,
-        pain_clinic,
+    after = s_secs + 60 * rng.integers(25, 45, ns)  # asked 25-45 minutes after the start
+    in_clinic = Visit(
+        occ, s_course, patient, np.zeros(ns, bool), "post_session", s_day, after, s_id
     )
+    a.record(in_clinic, "pain_vas", "patient", pain, pain_clinic)
+    # one survey per visit day, however many areas were treated
     first_area = (
         done.select(pl.col("started_at").rank("ordinal").over(["patient_ref", "_day"]) == 1)
         .to_series()
         .to_numpy()
     )
     survey = first_area & (rng.random(ns) < model.post_session_survey_share)
-    target = s_num / np.maximum(c["target_sessions"].to_numpy()[s_pos], 1)
-    interim = baseline[s_pos] - (baseline[s_pos] - end[s_pos]) * target
-    interim = np.clip(np.round(interim + rng.normal(0, 0.6, ns)), 0, 10)
-    sat_interim = np.clip(np.round(rng.normal(4, 0.8, ns)), 1, 5)
-    app_flag = np.full(ns, has_app)
+    progress = s_num / np.maximum(c.target_sessions[s_pos], 1)
+    baseline, end = latent.baseline[s_pos], latent.end[s_pos]
+    interim = baseline - (baseline - end) * progress
+    interim = np.clip(np.round(interim + rng.normal(0, shape.interim_vas_noise_sd, ns)), 0, 10)
+    sat_interim = np.clip(np.round(rng.normal(*shape.interim_satisfaction, ns)), 1, 5)
+    has_app = _has_survey_app(spec)
     occ = a.occasion_ids(ns)
     ev = _evening(rng, ns, spec.dmy)
-    a.add(
-        occ,
-        s_course,
-        patient[s_pos],
-        app_flag,
-        "pigmentation_vas",
-        "patient",
-        "post_session",
-        interim,
-        s_day,
-        ev,
-        s_id,
-        survey,
-    )
-    a.add(
-        occ,
-        s_course,
-        patient[s_pos],
-        app_flag,
-        "satisfaction_5",
-        "patient",
-        "post_session",
-        sat_interim,
-        s_day,
-        ev,
-        s_id,
-        survey,
-    )
-    a.add(
-        occ,
-        s_course,
-        patient[s_pos],
-        app_flag,
-        "pain_vas",
-        "patient",
-        "post_session",
-        pain,
-        s_day,
-        ev,
-        s_id,
-        survey & ~pain_clinic,
-    )
+    remote = Visit(occ, s_course, patient, np.full(ns, has_app), "post_session", s_day, ev, s_id)
+    a.record(remote, "pigmentation_vas", "patient", interim, survey)
+    a.record(remote, "satisfaction_5", "patient", sat_interim, survey)
+    a.record(remote, "pain_vas", "patient", pain, survey & ~pain_clinic)
 
-    # --- end of course ------------------------------------------------------------------
-    e_day = last_day + rng.integers(21, 41, nc)
-    e_keep = completed_plan & (rng.random(nc) < model.end_of_course_share)
-    e_keep &= (e_day < next_day) & (e_day <= horizon)
-    e_app = has_app & (rng.random(nc) < 0.6)
-    e_secs = np.where(e_app, _evening(rng, nc, spec.dmy), rng.integers(9 * 12, 18 * 12, nc) * 300)
-    occ = a.occasion_ids(nc)
-    a.add(
-        occ,
-        course,
-        patient,
-        e_app,
-        "pigmentation_vas",
-        "patient",
-        "end_of_course",
-        end,
-        e_day,
-        e_secs,
-        no_session,
-        e_keep,
-    )
-    a.add(
-        occ,
-        course,
-        patient,
-        e_app,
-        "satisfaction_5",
-        "patient",
-        "end_of_course",
-        satisfaction,
-        e_day,
-        e_secs,
-        no_session,
-        e_keep,
-    )
-    a.add(
-        occ,
-        course,
-        patient,
-        e_app,
-        "gais",
-        "patient",
-        "end_of_course",
-        gais,
-        e_day,
-        e_secs,
-        no_session,
-        e_keep & e_app,
-    )
-    a.add(
-        occ,
-        course,
-        patient,
-        e_app,
-        "gais",
-        "clinician",
-        "end_of_course",
-        gais,
-        e_day,
-        e_secs,
-        no_session,
-        e_keep & ~e_app,
-    )
-    a.add(
-        occ,
-        course,
-        patient,
-        e_app,
-        "mmasi",
-        "clinician",
-        "end_of_course",
-        mmasi_end,
-        e_day,
-        e_secs,
-        no_session,
-        e_keep & ~e_app & melasma,
-    )
 
-    # --- follow-ups after completed initial/restart courses -------------------------------
-    followed = completed_plan & ~maint
+# --- end of course --------------------------------------------------------------------------
+def _end_of_course_answers(
+    a: Answers,
+    spec: ClinicSpec,
+    c: CourseArrays,
+    latent: LatentScores,
+    horizon: int,
+    model: OutcomeModel,
+    shape: ScoreShapeModel,
+    rng: np.random.Generator,
+) -> None:
+    nc = c.n
+    has_app = _has_survey_app(spec)
+    e_day = c.last_day + _inclusive(rng, shape.end_of_course_delay_days, nc)
+    e_keep = c.completed_plan & (rng.random(nc) < model.end_of_course_share)
+    e_keep &= (e_day < c.next_day) & (e_day <= horizon)
+    e_app = has_app & (rng.random(nc) < shape.end_of_course_app_share)
+    e_secs = _answer_secs(rng, e_app, spec.dmy)
+    v = c.visit(a, e_app, "end_of_course", e_day, e_secs)
+    a.record(v, "pigmentation_vas", "patient", latent.end, e_keep)
+    a.record(v, "satisfaction_5", "patient", latent.satisfaction, e_keep)
+    # GAIS is self-rated in the app, rated by the clinician at a visit; mMASI only at a visit
+    a.record(v, "gais", "patient", latent.gais, e_keep & e_app)
+    a.record(v, "gais", "clinician", latent.gais, e_keep & ~e_app)
+    a.record(v, "mmasi", "clinician", latent.mmasi_end, e_keep & ~e_app & c.melasma)
+
+
+# --- follow-ups after completed initial/restart courses -------------------------------------
+def _follow_up_answers(
+    a: Answers,
+    spec: ClinicSpec,
+    c: CourseArrays,
+    latent: LatentScores,
+    horizon: int,
+    model: OutcomeModel,
+    shape: ScoreShapeModel,
+    rng: np.random.Generator,
+) -> None:
+    nc = c.n
+    has_app = _has_survey_app(spec)
+    jitter = shape.follow_up_jitter_days
     for timepoint, days in model.follow_up_days.items():
-        f_day = last_day + days + rng.integers(-10, 11, nc)
-        keep = followed & (rng.random(nc) < model.follow_up_share[timepoint])
-        keep &= (f_day < next_day) & (f_day <= horizon)
-        after_need = (need >= 0) & (f_day >= last_day + need)
-        vas = np.where(after_need, regressed, np.maximum(0, end - (rng.random(nc) < 0.5)))
-        f_gais = np.where(after_need, np.minimum(5, gais + 1), gais)
-        f_sat = np.where(after_need, np.maximum(1, satisfaction - 1), satisfaction)
-        f_app = has_app & (rng.random(nc) < 0.8)
-        f_secs = np.where(f_app, _evening(rng, nc, spec.dmy), rng.integers(108, 216, nc) * 300)
-        occ = a.occasion_ids(nc)
-        a.add(
-            occ,
-            course,
-            patient,
-            f_app,
-            "pigmentation_vas",
-            "patient",
-            timepoint,
-            vas,
-            f_day,
-            f_secs,
-            no_session,
-            keep,
-        )
-        a.add(
-            occ,
-            course,
-            patient,
-            f_app,
-            "gais",
-            "patient",
-            timepoint,
-            f_gais,
-            f_day,
-            f_secs,
-            no_session,
-            keep,
-        )
-        a.add(
-            occ,
-            course,
-            patient,
-            f_app,
-            "satisfaction_5",
-            "patient",
-            timepoint,
-            f_sat,
-            f_day,
-            f_secs,
-            no_session,
-            keep & (rng.random(nc) < 0.7),
-        )
+        f_day = c.last_day + days + rng.integers(-jitter, jitter + 1, nc)
+        keep = c.followed & (rng.random(nc) < model.follow_up_share[timepoint])
+        keep &= (f_day < c.next_day) & (f_day <= horizon)
+        # once the result has faded the scores are the regressed ones
+        after_need = (c.need >= 0) & (f_day >= c.last_day + c.need)
+        better = rng.random(nc) < shape.follow_up_better_share
+        vas = np.where(after_need, latent.regressed, np.maximum(0, latent.end - better))
+        f_gais = np.where(after_need, np.minimum(5, latent.gais + 1), latent.gais)
+        f_sat = np.where(after_need, np.maximum(1, latent.satisfaction - 1), latent.satisfaction)
+        f_app = has_app & (rng.random(nc) < shape.follow_up_app_share)
+        f_secs = _answer_secs(rng, f_app, spec.dmy)
+        v = c.visit(a, f_app, timepoint, f_day, f_secs)
+        a.record(v, "pigmentation_vas", "patient", vas, keep)
+        a.record(v, "gais", "patient", f_gais, keep)
+        answered_sat = rng.random(nc) < shape.follow_up_satisfaction_share
+        a.record(v, "satisfaction_5", "patient", f_sat, keep & answered_sat)
 
-    # --- unscheduled reports when results fade (no timepoint) ------------------------------
-    r_day = last_day + need + rng.integers(0, 21, nc)
-    r_keep = followed & (need >= 0) & (rng.random(nc) < model.regression_report_share)
-    r_keep &= (r_day > last_day + 60) & (r_day < next_day) & (r_day <= horizon)
-    occ = a.occasion_ids(nc)
-    a.add(
-        occ,
-        course,
-        patient,
-        np.full(nc, has_app),
-        "pigmentation_vas",
-        "patient",
-        None,
-        regressed,
-        r_day,
-        _evening(rng, nc, spec.dmy),
-        no_session,
-        r_keep,
-    )
 
-    refs = courses.select("truth_course", "patient_ref")
-    return _frame(spec, a, rng, model).join(
-        refs, on="truth_course", how="left", maintain_order="left"
-    )
+# --- unscheduled reports when results fade (no timepoint) -----------------------------------
+def _regression_reports(
+    a: Answers,
+    spec: ClinicSpec,
+    c: CourseArrays,
+    latent: LatentScores,
+    horizon: int,
+    model: OutcomeModel,
+    shape: ScoreShapeModel,
+    rng: np.random.Generator,
+) -> None:
+    nc = c.n
+    has_app = _has_survey_app(spec)
+    r_day = c.last_day + c.need + _inclusive(rng, shape.regression_report_window_days, nc)
+    r_keep = c.followed & (c.need >= 0) & (rng.random(nc) < model.regression_report_share)
+    r_keep &= (r_day > c.last_day + shape.regression_report_min_days) & (r_day < c.next_day)
+    r_keep &= r_day <= horizon
+    v = c.visit(a, np.full(nc, has_app), None, r_day, _evening(rng, nc, spec.dmy))
+    a.record(v, "pigmentation_vas", "patient", latent.regressed, r_keep)
 
 
 def _frame(
-    spec: ClinicSpec, a: Answers, rng: np.random.Generator, model: OutcomeModel
+    spec: ClinicSpec,
+    a: Answers,
+    rng: np.random.Generator,
+    model: OutcomeModel,
+    shape: ScoreShapeModel,
 ) -> pl.DataFrame:
     cols = {k: np.concatenate([ch[k] for ch in a.chunks]) for k in a.chunks[0]}
     frame = pl.DataFrame(
@@ -444,11 +468,11 @@ def _frame(
     # per-occasion draws: channel and whether the timepoint is left out
     occasions = frame["_occasion"].unique(maintain_order=True)
     k = len(occasions)
-    u_channel = pl.Series(choice_index(rng, (75, 15, 10), k))
+    u_channel = pl.Series(choice_index(rng, shape.channel_weights, k))
     missing = pl.Series(rng.random(k) < model.timepoint_missing_share)
     per_occ = pl.DataFrame({"_occasion": occasions, "_ch": u_channel, "_tp_missing": missing})
     frame = frame.join(per_occ, on="_occasion", how="left", maintain_order="left")
-    remote = pl.col("_secs") >= 18 * 3600
+    remote = pl.col("_secs") >= EVENING_FROM_SECS
     channel = (
         pl.when(pl.col("_app"))
         .then(

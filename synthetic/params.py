@@ -233,6 +233,45 @@ class OutcomeModel:
 
 
 @dataclass(frozen=True)
+class ScoreShapeModel:
+    """The finer shape of the outcome scores: who answers, by which channel, how noisy.
+
+    Planted like OutcomeModel but kept out of WorldModel for now: WorldModel is copied whole into
+    `truth.json`, and these were inline constants until the generator's split, which had to keep
+    the same seed writing the same bytes. Recording them in the truth is a deliberate later change.
+    """
+
+    zero_baseline_share: float = 0.01  # courses whose baseline VAS is recorded as 0
+    maintenance_reduction_mean: float = 0.45
+    maintenance_reduction_sd: float = 0.2
+    regression_extra_rise_mean: float = 0.7  # Poisson mean of the rise above the minimum
+    mmasi_baseline_range: tuple[float, float] = (3, 18)
+    mmasi_reduction_noise_sd: float = 0.1
+    gais_jitter_share: float = 0.2  # end-of-course GAIS one grade off the reduction's grade
+    satisfaction_intercept: float = 3
+    satisfaction_per_reduction: float = 2.5
+    satisfaction_sd: float = 0.7
+    baseline_app_share: float = 0.25  # baseline answered in the app days before the first visit
+    baseline_app_lead_days: tuple[int, int] = (1, 10)
+    mmasi_baseline_share: float = 0.8  # melasma courses with a clinician mMASI at baseline
+    pain_mean_numbed: float = 2.5
+    pain_mean_unnumbed: float = 4.5
+    pain_qs_extra: float = 0.5  # Q-switched Nd:YAG hurts this much more than picosecond
+    pain_sd: float = 1.3
+    interim_vas_noise_sd: float = 0.6
+    interim_satisfaction: tuple[float, float] = (4, 0.8)  # mean, sd
+    end_of_course_delay_days: tuple[int, int] = (21, 40)
+    end_of_course_app_share: float = 0.6
+    follow_up_jitter_days: int = 10
+    follow_up_app_share: float = 0.8
+    follow_up_better_share: float = 0.5  # VAS one point below end of course before need
+    follow_up_satisfaction_share: float = 0.7
+    regression_report_window_days: tuple[int, int] = (0, 20)
+    regression_report_min_days: int = 60  # after the last session
+    channel_weights: tuple[int, int, int] = (75, 15, 10)  # app, email, sms
+
+
+@dataclass(frozen=True)
 class HistoryModel:
     """Corrections, updates and voided records (what makes a record have several versions)."""
 
