@@ -233,6 +233,25 @@ class OutcomeModel:
 
 
 @dataclass(frozen=True)
+class ClinicShapeModel:
+    """The finer shape of a clinic's patients and consultations (kept out of WorldModel, and so
+    out of `truth.json`, for the reason ScoreShapeModel gives)."""
+
+    sex_weights: tuple[int, int, int, int] = (85, 13, 1, 1)  # F, M, X, not recorded
+    age_mean: float = 38
+    age_sd: float = 10
+    age_range: tuple[int, int] = (18, 75)
+    extra_laser_share: float = 0.04  # patients on a clinic's third kind of laser, if it has one
+    referral_weights: tuple[int, ...] = (30, 25, 20, 10, 10, 5)  # in REFERRALS order
+    patient_fst_null_share: float = 0.15
+    consultation_fst_null_share: float = 0.10
+    second_consultation_days: tuple[int, int] = (60, 150)  # a deferred patient's return
+    second_consultation_proceed_share: float = 0.9  # the rest decline
+    course_start_days: tuple[int, int] = (1, 21)  # first session after the consultation
+    two_secondary_concerns_share: float = 0.3
+
+
+@dataclass(frozen=True)
 class ScoreShapeModel:
     """The finer shape of the outcome scores: who answers, by which channel, how noisy.
 
