@@ -252,6 +252,46 @@ class ClinicShapeModel:
 
 
 @dataclass(frozen=True)
+class SessionShapeModel:
+    """The finer shape of session rows: who treats, the laser settings, what is left blank (kept
+    out of WorldModel, and so out of `truth.json`, for the reason ScoreShapeModel gives)."""
+
+    usual_treater_share: float = 0.8  # sessions by the patient's own treater
+    fluence_noise_sd: float = 0.04  # log-normal session-to-session variation
+    pico_spot_mm: tuple[float, ...] = (7.0, 8.0)  # equally likely
+    qs_spot_mm: tuple[float, ...] = (5.0, 6.0, 7.0, 8.0)
+    qs_spot_weights: tuple[int, ...] = (15, 35, 35, 15)
+    qs_10hz_share: float = 0.9  # the rest at 5 Hz; picosecond always 10 Hz
+    pulses_face_range: tuple[float, float] = (1900, 2600)
+    area_pulse_factor: dict[str, float] = field(
+        default_factory=lambda: {"face": 1.0, "neck": 0.5, "chest": 0.7}
+    )
+    other_area_pulse_factor: float = 0.4
+    pico_pulse_factor: float = 0.7
+    aborted_pulse_fraction: tuple[float, float] = (0.1, 0.5)
+    same_numbing_share: float = 0.9  # sessions where the patient's numbing habit holds
+    high_fluence: float = 2.2  # J/cm2 above which the endpoint weights shift
+    endpoint_weights_high: tuple[float, ...] = (50, 25, 14, 7, 4)  # in ENDPOINTS order
+    endpoint_weights_low: tuple[float, ...] = (66, 29, 3, 1.5, 0.5)
+    # share of rows where each optional column is filled in
+    recorded_share: dict[str, float] = field(
+        default_factory=lambda: {
+            "consultation_id": 0.85,
+            "wavelength_nm": 0.92,
+            "spot_size_mm": 0.95,
+            "rep_rate_hz": 0.9,
+            "passes": 0.95,
+            "pulses": 0.9,
+            "numbing_cream": 0.97,
+            "cooling": 0.97,
+            "clinical_endpoint": 0.9,
+        }
+    )
+    fst_null_share: float = 0.6
+    area_minutes_apart: int = 20  # a second area is treated this long after the first
+
+
+@dataclass(frozen=True)
 class ScoreShapeModel:
     """The finer shape of the outcome scores: who answers, by which channel, how noisy.
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from synthetic.params import CourseModel, LaserModel
+from synthetic.params import CourseModel, LaserModel, SessionShapeModel
 from synthetic.profiles import Profile, fitzpatrick_styles
 from synthetic.reference import ClinicSpec, local_ts
 from synthetic.sampling import (
@@ -49,6 +49,41 @@ def fluence_base(
     return base * np.asarray(lm.skin_type_fluence)[skin - 1]
 
 
+@dataclass
+class SessionRows:
+    """Session rows as arrays (one per visit and area, completed then aborted), before the frame."""
+
+    course: np.ndarray  # position in crs
+    k: np.ndarray  # session number on the course, from 0
+    gap: np.ndarray  # days since the previous session
+    area: np.ndarray
+    patient: np.ndarray  # patient position
+    visit: np.ndarray
+    day: np.ndarray
+    secs: np.ndarray
+    status: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.course)
+
+
+@dataclass(frozen=True)
+class LaserSettings:
+    """What the device was set to and what was seen, one entry per session row."""
+
+    provider: np.ndarray  # provider row index
+    device: np.ndarray  # device row index
+    wavelength: np.ndarray
+    fluence: np.ndarray
+    spot: np.ndarray
+    rep: np.ndarray
+    passes: np.ndarray
+    pulses: np.ndarray
+    numbing: np.ndarray
+    cooling: np.ndarray
+    endpoint: np.ndarray
+
+
 def session_frame(
     rng: np.random.Generator,
     spec: ClinicSpec,
@@ -63,126 +98,238 @@ def session_frame(
     providers: pl.DataFrame,
     consult_ids: np.ndarray,
     profile: Profile,
+    shape: SessionShapeModel | None = None,
 ) -> pl.DataFrame:
-    """One row per session and treatment area (completed and aborted)."""
-    skin, concern, areas, laser = traits.skin, traits.concern, traits.areas, traits.laser
-    device_idx, treater, hsv = traits.device, traits.treater, traits.hsv
-    numbing_patient, fluence_base = traits.numbing, traits.fluence_base
+    """One row per session and treatment area (completed and aborted).
+
+    The draws are made in a fixed order: the same seed writes the same bytes only while it holds.
+    """
+    shape = shape or SessionShapeModel()
+    rows = _area_visits(rng, crs, ses, traits, shape)
+    rows = _with_aborted(rng, rows, cm)
+    prov = _session_providers(rng, spec, rows, traits, treating, providers, shape)
+    settings = _laser_settings(rng, spec, lm, rows, traits, prov, devices, treating, shape)
+    frame = _session_rows_frame(
+        rng,
+        spec,
+        crs,
+        rows,
+        settings,
+        patients,
+        traits,
+        providers,
+        devices,
+        consult_ids,
+        profile,
+        shape,
+    )
+    return _with_ids_and_notes(rng, spec, frame, patients)
+
+
+# --- visits, exploded into one session per treatment area ---------------------------------------
+def _area_visits(
+    rng: np.random.Generator,
+    crs: dict[str, np.ndarray],
+    ses: dict[str, np.ndarray],
+    traits: PatientTraits,
+    shape: SessionShapeModel,
+) -> SessionRows:
+    areas = traits.areas
     course_pos = ses["course"]  # course ids are positions in crs
     pat = crs["patient"][course_pos]
-    # explode visits into one session per treatment area
     combos = {combo: combo.split(";") for combo in np.unique(areas)}
     n_areas = lookup(areas, {c: len(a) for c, a in combos.items()}).astype(np.int64)
     first_area = lookup(areas, {c: a[0] for c, a in combos.items()})
     second_area = lookup(areas, {c: a[1] if len(a) > 1 else "" for c, a in combos.items()})
     visit, area_pos = segment_positions(n_areas[pat])
-    v = len(visit)
     pat_v = pat[visit]
-    area = np.where(area_pos == 0, first_area[pat_v], second_area[pat_v])
-    course = course_pos[visit]
-    k = ses["k"][visit]
-    day = ses["day"][visit]
-    gap = ses["gap"][visit]
     visit_secs = clock_seconds(rng, len(course_pos), 9, 18.5)
-    secs = visit_secs[visit] + area_pos * 1200
+    return SessionRows(
+        course=course_pos[visit],
+        k=ses["k"][visit],
+        gap=ses["gap"][visit],
+        area=np.where(area_pos == 0, first_area[pat_v], second_area[pat_v]),
+        patient=pat_v,
+        visit=visit,
+        day=ses["day"][visit],
+        secs=visit_secs[visit] + area_pos * 60 * shape.area_minutes_apart,
+        status=np.full(len(visit), "completed", dtype=object),
+    )
 
-    # aborted sessions: a visit stopped early, between two completed sessions
-    aborted = (k >= 1) & (gap >= 2) & (rng.random(v) < cm.aborted_share)
+
+# --- aborted sessions: a visit stopped early, between two completed sessions -------------------
+def _with_aborted(rng: np.random.Generator, rows: SessionRows, cm: CourseModel) -> SessionRows:
+    v = len(rows)
+    aborted = (rows.k >= 1) & (rows.gap >= 2) & (rng.random(v) < cm.aborted_share)
     a_rows = np.flatnonzero(aborted)
-    a_day = day[a_rows] - np.maximum(1, gap[a_rows] // 2)
-    rows = np.concatenate([np.arange(v), a_rows])
-    status = np.concatenate(
-        [np.full(v, "completed", dtype=object), np.full(len(a_rows), "aborted", dtype=object)]
+    a_day = rows.day[a_rows] - np.maximum(1, rows.gap[a_rows] // 2)
+    pick = np.concatenate([np.arange(v), a_rows])
+    return SessionRows(
+        course=rows.course[pick],
+        k=rows.k[pick],
+        gap=rows.gap[pick],
+        area=rows.area[pick],
+        patient=rows.patient[pick],
+        visit=rows.visit[pick],
+        day=np.concatenate([rows.day, a_day]),
+        secs=np.concatenate([rows.secs, clock_seconds(rng, len(a_rows), 9, 18)]),
+        status=np.concatenate([rows.status, np.full(len(a_rows), "aborted", dtype=object)]),
     )
-    day = np.concatenate([day, a_day])
-    secs = np.concatenate([secs, clock_seconds(rng, len(a_rows), 9, 18)])
-    course, k, gap, area, pat_v, visit = (
-        course[rows],
-        k[rows],
-        gap[rows],
-        area[rows],
-        pat_v[rows],
-        visit[rows],
-    )
-    m = len(rows)
 
-    # providers, devices and laser parameters
-    provider_ids = providers["provider_id"].to_numpy()
+
+# --- providers, devices and laser parameters ---------------------------------------------------
+def _session_providers(
+    rng: np.random.Generator,
+    spec: ClinicSpec,
+    rows: SessionRows,
+    traits: PatientTraits,
+    treating: np.ndarray,
+    providers: pl.DataFrame,
+    shape: SessionShapeModel,
+) -> np.ndarray:
+    """Mostly the patient's own treater; an inactive provider's later sessions go to another."""
+    m, day, pat_v, treater = len(rows), rows.day, rows.patient, traits.treater
     active = providers["active"].to_numpy()
     other = treating[rng.integers(0, len(treating), m)]
-    prov = np.where(rng.random(m) < 0.8, treater[pat_v], other)
+    prov = np.where(rng.random(m) < shape.usual_treater_share, treater[pat_v], other)
     midpoint = (spec.start_day + day.max()) // 2 if m else 0
     prov = np.where(~active[prov] & (day > midpoint), treater[pat_v], prov)
-    prov = np.where(~active[prov] & (day > midpoint), treating[0], prov)
-    laser_v = laser[pat_v]
-    dev = device_idx[pat_v]
+    return np.where(~active[prov] & (day > midpoint), treating[0], prov)
+
+
+def _laser_settings(
+    rng: np.random.Generator,
+    spec: ClinicSpec,
+    lm: LaserModel,
+    rows: SessionRows,
+    traits: PatientTraits,
+    prov: np.ndarray,
+    devices: pl.DataFrame,
+    treating: np.ndarray,
+    shape: SessionShapeModel,
+) -> LaserSettings:
+    m, pat_v, area = len(rows), rows.patient, rows.area
+    laser_v = traits.laser[pat_v]
+    dev = traits.device[pat_v]
     wavelength = devices["wavelength_nm"].to_numpy()[dev]
     drift = np.where(spec.drifting & (prov == treating[0]), lm.drifting_provider_factor, 1.0)
-    fluence = fluence_base[pat_v] * (1 + lm.titration_per_session * k) * drift
-    fluence = fluence * np.exp(rng.normal(0, 0.04, m))
+    fluence = traits.fluence_base[pat_v] * (1 + lm.titration_per_session * rows.k) * drift
+    fluence = fluence * np.exp(rng.normal(0, shape.fluence_noise_sd, m))
     is_pico = laser_v == "pico_nd_yag"
     is_qs = laser_v == "qs_nd_yag"
     fluence = np.where(is_pico, np.clip(fluence, *lm.pico_fluence_range), fluence)
     fluence = np.where(is_qs, np.clip(fluence, *lm.qs_fluence_range), fluence)
     fluence = np.where(is_pico, np.round(fluence, 2), np.round(fluence, 1))
+    pico_spots, qs_spots = np.asarray(shape.pico_spot_mm), np.asarray(shape.qs_spot_mm)
     spot = np.where(
         is_pico,
-        np.asarray([7.0, 8.0])[rng.integers(0, 2, m)],
-        np.asarray([5.0, 6.0, 7.0, 8.0])[choice_index(rng, (15, 35, 35, 15), m)],
+        pico_spots[rng.integers(0, len(pico_spots), m)],
+        qs_spots[choice_index(rng, shape.qs_spot_weights, m)],
     )
-    rep = np.where(is_pico | (rng.random(m) < 0.9), 10.0, 5.0)
+    rep = np.where(is_pico | (rng.random(m) < shape.qs_10hz_share), 10.0, 5.0)
     passes = np.where(is_pico, rng.integers(2, 5, m), rng.integers(2, 4, m))
+    factors = shape.area_pulse_factor
     area_factor = np.select(
-        [area == "face", area == "neck", area == "chest"], [1.0, 0.5, 0.7], default=0.4
+        [area == a for a in factors], list(factors.values()), default=shape.other_area_pulse_factor
     )
-    pulses = np.round(rng.uniform(1900, 2600, m) * area_factor * np.where(is_pico, 0.7, 1.0))
-    pulses = np.where(status == "aborted", np.round(pulses * rng.uniform(0.1, 0.5, m)), pulses)
-    numbing = np.where(rng.random(m) < 0.9, numbing_patient[pat_v], ~numbing_patient[pat_v])
+    pico_factor = np.where(is_pico, shape.pico_pulse_factor, 1.0)
+    pulses = np.round(rng.uniform(*shape.pulses_face_range, m) * area_factor * pico_factor)
+    aborted_share = rng.uniform(*shape.aborted_pulse_fraction, m)
+    pulses = np.where(rows.status == "aborted", np.round(pulses * aborted_share), pulses)
+    habit = traits.numbing[pat_v]
+    numbing = np.where(rng.random(m) < shape.same_numbing_share, habit, ~habit)
     cooling = rng.random(m) < lm.cooling_share
-    high = fluence > 2.2
-    endpoint_p = np.where(high[:, None], [[50, 25, 14, 7, 4]], [[66, 29, 3, 1.5, 0.5]])
-    cum = endpoint_p.cumsum(axis=1) / endpoint_p.sum(axis=1, keepdims=True)
-    endpoint = np.asarray(ENDPOINTS, dtype=object)[(rng.random(m)[:, None] > cum).sum(axis=1)]
+    endpoint = _clinical_endpoint(rng, fluence, shape)
+    return LaserSettings(
+        prov, dev, wavelength, fluence, spot, rep, passes, pulses, numbing, cooling, endpoint
+    )
 
-    # cumulative completed sessions on this area (for mottled hypopigmentation)
-    frame = pl.DataFrame(
+
+def _clinical_endpoint(
+    rng: np.random.Generator, fluence: np.ndarray, shape: SessionShapeModel
+) -> np.ndarray:
+    """What the skin showed; whitening and greying are likelier at high fluence."""
+    high = fluence > shape.high_fluence
+    weights = np.where(
+        high[:, None], [list(shape.endpoint_weights_high)], [list(shape.endpoint_weights_low)]
+    )
+    cum = weights.cumsum(axis=1) / weights.sum(axis=1, keepdims=True)
+    return np.asarray(ENDPOINTS, dtype=object)[
+        (rng.random(len(fluence))[:, None] > cum).sum(axis=1)
+    ]
+
+
+# --- the frame ----------------------------------------------------------------------------------
+def _session_rows_frame(
+    rng: np.random.Generator,
+    spec: ClinicSpec,
+    crs: dict[str, np.ndarray],
+    rows: SessionRows,
+    s: LaserSettings,
+    patients: pl.DataFrame,
+    traits: PatientTraits,
+    providers: pl.DataFrame,
+    devices: pl.DataFrame,
+    consult_ids: np.ndarray,
+    profile: Profile,
+    shape: SessionShapeModel,
+) -> pl.DataFrame:
+    m, pat_v, course, k, status = len(rows), rows.patient, rows.course, rows.k, rows.status
+    skin = traits.skin[pat_v]
+    completed = status == "completed"
+
+    def recorded(column: str, values: np.ndarray, dtype: type[pl.DataType]) -> pl.Series:
+        """`values`, left blank in the rows the column is not filled in."""
+        return masked(values, rng.random(m) < shape.recorded_share[column], dtype)
+
+    # dict order is draw order: keep it
+    return pl.DataFrame(
         {
             "clinic_id": spec.clinic_id,
             "patient_ref": patients["patient_ref"].to_numpy()[pat_v],
-            "consultation_id": masked(
-                consult_ids[crs["consult"][course]], rng.random(m) < 0.85, pl.String
+            "consultation_id": recorded(
+                "consultation_id", consult_ids[crs["consult"][course]], pl.String
             ),
-            "provider_id": pl.Series(provider_ids[prov], dtype=pl.String),
-            "device_id": devices["device_id"].to_numpy()[dev],
-            "_day": day,
-            "_secs": secs,
-            "treatment_area": pl.Series(area, dtype=pl.String),
-            "wavelength_nm": masked(wavelength, rng.random(m) < 0.92, pl.Int64),
-            "fluence_j_cm2": fluence,
-            "spot_size_mm": masked(spot, rng.random(m) < 0.95, pl.Float64),
-            "rep_rate_hz": masked(rep, rng.random(m) < 0.9, pl.Float64),
-            "passes": masked(passes, rng.random(m) < 0.95, pl.Int64),
-            "pulses": masked(pulses, rng.random(m) < 0.9, pl.Int64),
-            "numbing_cream": masked(numbing, rng.random(m) < 0.97, pl.Boolean),
-            "cooling": masked(cooling, rng.random(m) < 0.97, pl.Boolean),
-            "fitzpatrick": pl.Series(skin[pat_v], dtype=pl.Int8),
-            "clinical_endpoint": masked(endpoint, rng.random(m) < 0.9, pl.String),
+            "provider_id": pl.Series(
+                providers["provider_id"].to_numpy()[s.provider], dtype=pl.String
+            ),
+            "device_id": devices["device_id"].to_numpy()[s.device],
+            "_day": rows.day,
+            "_secs": rows.secs,
+            "treatment_area": pl.Series(rows.area, dtype=pl.String),
+            "wavelength_nm": recorded("wavelength_nm", s.wavelength, pl.Int64),
+            "fluence_j_cm2": s.fluence,
+            "spot_size_mm": recorded("spot_size_mm", s.spot, pl.Float64),
+            "rep_rate_hz": recorded("rep_rate_hz", s.rep, pl.Float64),
+            "passes": recorded("passes", s.passes, pl.Int64),
+            "pulses": recorded("pulses", s.pulses, pl.Int64),
+            "numbing_cream": recorded("numbing_cream", s.numbing, pl.Boolean),
+            "cooling": recorded("cooling", s.cooling, pl.Boolean),
+            "fitzpatrick": pl.Series(skin, dtype=pl.Int8),
+            "clinical_endpoint": recorded("clinical_endpoint", s.endpoint, pl.String),
             "status": pl.Series(status, dtype=pl.String),
-            "_updated_secs": secs + 60 * rng.integers(20, 120, m),
-            "_fst": fitzpatrick_styles(rng, skin[pat_v], profile, null_share=0.6),
+            "_updated_secs": rows.secs + 60 * rng.integers(20, 120, m),
+            "_fst": fitzpatrick_styles(rng, skin, profile, null_share=shape.fst_null_share),
             "_patient": pat_v,
-            "_visit": visit,
+            "_visit": rows.visit,
             "truth_course": crs["id"][course],
-            "truth_session_number": masked(k + 1, status == "completed", pl.Int32),
-            "truth_interval_days": masked(gap, (status == "completed") & (k > 0), pl.Int32),
-            "truth_fitzpatrick": pl.Series(skin[pat_v], dtype=pl.Int8),
-            "truth_concern": pl.Series(concern[pat_v], dtype=pl.String),
-            "truth_laser_type": pl.Series(laser_v, dtype=pl.String),
-            "truth_hsv": hsv[pat_v],
+            "truth_session_number": masked(k + 1, completed, pl.Int32),
+            "truth_interval_days": masked(rows.gap, completed & (k > 0), pl.Int32),
+            "truth_fitzpatrick": pl.Series(skin, dtype=pl.Int8),
+            "truth_concern": pl.Series(traits.concern[pat_v], dtype=pl.String),
+            "truth_laser_type": pl.Series(traits.laser[pat_v], dtype=pl.String),
+            "truth_hsv": traits.hsv[pat_v],
         }
     )
+
+
+def _with_ids_and_notes(
+    rng: np.random.Generator, spec: ClinicSpec, frame: pl.DataFrame, patients: pl.DataFrame
+) -> pl.DataFrame:
+    """Session ids in time order, timestamps, the area's running count of completed sessions
+    (for mottled hypopigmentation) and the notes."""
     frame = frame.sort(["_day", "_secs", "patient_ref", "treatment_area"], maintain_order=True)
-    m_ids = make_ids(f"SES-{spec.clinic_id}-", np.arange(1, m + 1), 7)
+    m_ids = make_ids(f"SES-{spec.clinic_id}-", np.arange(1, frame.height + 1), 7)
     frame = frame.with_columns(
         session_id=m_ids,
         started_at=local_ts(frame["_day"], frame["_secs"]),
