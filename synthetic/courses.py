@@ -31,6 +31,9 @@ COURSE_COLUMNS = (
     "need_days",
 )
 Arrays = dict[str, np.ndarray]
+GENERATIONS = 3  # initial → restart or maintenance → maintenance
+MAINTENANCE_PLANNED = 3  # what a maintenance consultation plans (the course draws its own length)
+MAINTENANCE_CONSULT_LEAD_DAYS = 14  # a maintenance consultation is up to this long before
 
 
 def new_courses(
@@ -95,7 +98,8 @@ def simulate_courses(
 ) -> tuple[Arrays, Arrays, list[Arrays]]:
     """All courses up to the horizon: (courses, their session days, new maintenance consults).
 
-    `patient_scale` is each patient's Weibull scale of time to maintenance need (days).
+    `patient_scale` is each patient's Weibull scale of time to maintenance need (days). The draws
+    are made in a fixed order: the same seed writes the same bytes only while it holds.
     """
     courses = new_courses(
         rng,
@@ -108,108 +112,172 @@ def simulate_courses(
         proceed_consult,
         -1,
     )
-    all_courses: list[dict[str, np.ndarray]] = []
-    all_sessions: list[dict[str, np.ndarray]] = []
+    all_courses: list[Arrays] = []
+    all_sessions: list[Arrays] = []
     course_offset = 0
-    maint_consults: list[dict[str, np.ndarray]] = []
+    maint_consults: list[Arrays] = []
     consult_count = consults_so_far
-    for _generation in range(3):
+    for _generation in range(GENERATIONS):
         if len(courses["patient"]) == 0:
             break
-        c_idx, k, day, gap = schedule(
-            rng, cm, courses["start"], courses["n_target"], courses["interval"]
-        )
-        visible = day <= horizon
-        n_done = np.bincount(c_idx[visible], minlength=len(courses["patient"]))
-        last_day = np.full(len(courses["patient"]), -1, dtype=np.int64)
-        np.maximum.at(last_day, c_idx[visible], day[visible])
-        courses["n_done"] = n_done
-        courses["last_day"] = last_day
-        courses["id"] = np.arange(len(courses["patient"])) + course_offset
-        finished = n_done == courses["n_target"]
-        completed = finished & (courses["n_target"] >= courses["planned"])
-        completed &= courses["ctype"] != MAINTENANCE
-        courses["completed"] = completed
-        # maintenance need (Weibull) after completed initial/restart courses
-        scale = patient_scale[courses["patient"]]
-        need = np.round(scale * rng.weibull(cm.weibull_shape, len(scale))).astype(np.int64)
-        courses["need_days"] = np.where(completed, need, -1)
-        all_sessions.append(
-            {
-                "course": c_idx[visible] + course_offset,
-                "k": k[visible],
-                "day": day[visible],
-                "gap": gap[visible],
-            }
-        )
+        sessions, need = _run_generation(rng, cm, courses, patient_scale, horizon, course_offset)
+        all_sessions.append(sessions)
         all_courses.append(courses)
         course_offset += len(courses["patient"])
-        # next generation
-        returning = completed & (rng.random(len(completed)) < cm.maintenance_return_share)
-        m_start = np.maximum(
-            last_day + need + rng.integers(*cm.maintenance_delay_days, len(completed)),
-            last_day + cm.maintenance_min_gap_days,
-        )
-        returning &= m_start <= horizon
-        dropped = finished & ~completed & (courses["ctype"] == INITIAL)
-        restart = dropped & (rng.random(len(completed)) < cm.restart_share)
-        r_start = last_day + rng.integers(*cm.restart_gap_days, len(completed))
-        restart &= r_start <= horizon
-        m_rows = np.flatnonzero(returning)
-        r_rows = np.flatnonzero(restart)
-        # maintenance consultations (a share of maintenance courses get a new plan)
-        m_consult = courses["consult"][m_rows].copy()
-        new_plan = rng.random(len(m_rows)) < cm.maintenance_consult_share
-        nc_rows = m_rows[new_plan]
-        if len(nc_rows):
-            lo = last_day[nc_rows] + 1
-            nc_day = np.maximum(m_start[nc_rows] - rng.integers(1, 15, len(nc_rows)), lo)
-            pats = courses["patient"][nc_rows]
-            maint_consults.append(
-                {
-                    "patient": pats,
-                    "day": nc_day,
-                    "secs": clock_seconds(rng, len(nc_rows), 9, 18),
-                    "decision": np.zeros(len(nc_rows), dtype=np.int64),
-                    "contra": np.where(hsv[pats], "herpes_history", "none").astype(object),
-                    "planned": np.full(len(nc_rows), 3),
-                    "interval": np.full(len(nc_rows), cm.maintenance_interval_days),
-                }
-            )
-            m_consult[new_plan] = consult_count + np.arange(len(nc_rows))
-            consult_count += len(nc_rows)
-        n_m = len(m_rows)
-        maint = new_courses(
-            rng,
-            cm,
-            courses["patient"][m_rows],
-            MAINTENANCE,
-            m_start[m_rows],
-            np.full(n_m, 3),
-            np.full(n_m, cm.maintenance_interval_days),
-            m_consult,
-            courses["id"][m_rows],
-        )
-        maint["n_target"] = np.asarray(cm.maintenance_sessions)[
-            rng.integers(0, len(cm.maintenance_sessions), n_m)
-        ]
-        maint["planned"] = maint["n_target"].copy()
-        rest = new_courses(
-            rng,
-            cm,
-            courses["patient"][r_rows],
-            RESTART,
-            r_start[r_rows],
-            courses["planned"][r_rows],
-            courses["interval"][r_rows],
-            courses["consult"][r_rows],
-            courses["id"][r_rows],
-        )
-        courses = {key: np.concatenate([maint[key], rest[key]]) for key in maint}
+        courses, consults = _next_generation(rng, cm, courses, need, hsv, consult_count, horizon)
+        if consults is not None:
+            maint_consults.append(consults)
+            consult_count += len(consults["patient"])
 
     crs = {c: np.concatenate([g[c] for g in all_courses]) for c in COURSE_COLUMNS}
     ses = {c: np.concatenate([g[c] for g in all_sessions]) for c in ("course", "k", "day", "gap")}
     return crs, ses, maint_consults
+
+
+# --- one generation: its sessions up to the horizon, completion and maintenance need ------------
+def _run_generation(
+    rng: np.random.Generator,
+    cm: CourseModel,
+    courses: Arrays,
+    patient_scale: np.ndarray,
+    horizon: int,
+    course_offset: int,
+) -> tuple[Arrays, np.ndarray]:
+    """Schedules the courses' sessions and records on `courses` how far each got by the horizon;
+    returns the visible sessions and each course's drawn need (days, before masking)."""
+    n = len(courses["patient"])
+    c_idx, k, day, gap = schedule(
+        rng, cm, courses["start"], courses["n_target"], courses["interval"]
+    )
+    visible = day <= horizon
+    n_done = np.bincount(c_idx[visible], minlength=n)
+    last_day = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last_day, c_idx[visible], day[visible])
+    courses["n_done"] = n_done
+    courses["last_day"] = last_day
+    courses["id"] = np.arange(n) + course_offset
+    finished = n_done == courses["n_target"]
+    completed = finished & (courses["n_target"] >= courses["planned"])
+    completed &= courses["ctype"] != MAINTENANCE
+    courses["completed"] = completed
+    # maintenance need (Weibull) after completed initial/restart courses
+    scale = patient_scale[courses["patient"]]
+    need = np.round(scale * rng.weibull(cm.weibull_shape, len(scale))).astype(np.int64)
+    courses["need_days"] = np.where(completed, need, -1)
+    sessions = {
+        "course": c_idx[visible] + course_offset,
+        "k": k[visible],
+        "day": day[visible],
+        "gap": gap[visible],
+    }
+    return sessions, need
+
+
+# --- the next generation: maintenance after need, restarts after dropout -----------------------
+def _next_generation(
+    rng: np.random.Generator,
+    cm: CourseModel,
+    courses: Arrays,
+    need: np.ndarray,
+    hsv: np.ndarray,
+    consult_count: int,
+    horizon: int,
+) -> tuple[Arrays, Arrays | None]:
+    """The maintenance and restart courses that follow `courses`, and the new consultations some
+    maintenance courses start with (None when there are none)."""
+    completed, last_day = courses["completed"], courses["last_day"]
+    n = len(completed)
+    finished = courses["n_done"] == courses["n_target"]
+    returning = completed & (rng.random(n) < cm.maintenance_return_share)
+    m_start = np.maximum(
+        last_day + need + rng.integers(*cm.maintenance_delay_days, n),
+        last_day + cm.maintenance_min_gap_days,
+    )
+    returning &= m_start <= horizon
+    dropped = finished & ~completed & (courses["ctype"] == INITIAL)
+    restart = dropped & (rng.random(n) < cm.restart_share)
+    r_start = last_day + rng.integers(*cm.restart_gap_days, n)
+    restart &= r_start <= horizon
+    m_rows = np.flatnonzero(returning)
+    r_rows = np.flatnonzero(restart)
+    m_consult, consults = _maintenance_consults(
+        rng, cm, courses, m_rows, m_start, hsv, consult_count
+    )
+    maint = _maintenance_courses(rng, cm, courses, m_rows, m_start, m_consult)
+    rest = new_courses(
+        rng,
+        cm,
+        courses["patient"][r_rows],
+        RESTART,
+        r_start[r_rows],
+        courses["planned"][r_rows],
+        courses["interval"][r_rows],
+        courses["consult"][r_rows],
+        courses["id"][r_rows],
+    )
+    return {key: np.concatenate([maint[key], rest[key]]) for key in maint}, consults
+
+
+def _maintenance_consults(
+    rng: np.random.Generator,
+    cm: CourseModel,
+    courses: Arrays,
+    m_rows: np.ndarray,
+    m_start: np.ndarray,
+    hsv: np.ndarray,
+    consult_count: int,
+) -> tuple[np.ndarray, Arrays | None]:
+    """A share of maintenance courses get a new plan at a consultation shortly before; the others
+    keep their parent's. Returns each maintenance course's consultation index and the new rows."""
+    last_day = courses["last_day"]
+    m_consult = courses["consult"][m_rows].copy()
+    new_plan = rng.random(len(m_rows)) < cm.maintenance_consult_share
+    nc_rows = m_rows[new_plan]
+    if not len(nc_rows):
+        return m_consult, None
+    lo = last_day[nc_rows] + 1
+    lead = rng.integers(1, MAINTENANCE_CONSULT_LEAD_DAYS + 1, len(nc_rows))
+    nc_day = np.maximum(m_start[nc_rows] - lead, lo)
+    pats = courses["patient"][nc_rows]
+    consults = {
+        "patient": pats,
+        "day": nc_day,
+        "secs": clock_seconds(rng, len(nc_rows), 9, 18),
+        "decision": np.zeros(len(nc_rows), dtype=np.int64),
+        "contra": np.where(hsv[pats], "herpes_history", "none").astype(object),
+        "planned": np.full(len(nc_rows), MAINTENANCE_PLANNED),
+        "interval": np.full(len(nc_rows), cm.maintenance_interval_days),
+    }
+    m_consult[new_plan] = consult_count + np.arange(len(nc_rows))
+    return m_consult, consults
+
+
+def _maintenance_courses(
+    rng: np.random.Generator,
+    cm: CourseModel,
+    courses: Arrays,
+    m_rows: np.ndarray,
+    m_start: np.ndarray,
+    m_consult: np.ndarray,
+) -> Arrays:
+    """Maintenance courses after `m_rows`; their length is drawn from the maintenance sessions."""
+    n_m = len(m_rows)
+    maint = new_courses(
+        rng,
+        cm,
+        courses["patient"][m_rows],
+        MAINTENANCE,
+        m_start[m_rows],
+        np.full(n_m, MAINTENANCE_PLANNED),
+        np.full(n_m, cm.maintenance_interval_days),
+        m_consult,
+        courses["id"][m_rows],
+    )
+    maint["n_target"] = np.asarray(cm.maintenance_sessions)[
+        rng.integers(0, len(cm.maintenance_sessions), n_m)
+    ]
+    maint["planned"] = maint["n_target"].copy()
+    return maint
 
 
 def course_frame(
