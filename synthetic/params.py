@@ -292,6 +292,17 @@ class SessionShapeModel:
 
 
 @dataclass(frozen=True)
+class EffectShapeModel:
+    """The finer shape of side-effect records (kept out of WorldModel, and so out of
+    `truth.json`, for the reason ScoreShapeModel gives)."""
+
+    report_lag_days: tuple[int, int] = (0, 3)  # after onset, never after resolution
+    severe_other_serious_share: float = 0.3  # severe non-pigmentary events flagged serious
+    serious_recorded_share: float = 0.97
+    attribution_window_days: int = 30  # onset within this of the session: attributable
+
+
+@dataclass(frozen=True)
 class ScoreShapeModel:
     """The finer shape of the outcome scores: who answers, by which channel, how noisy.
 
