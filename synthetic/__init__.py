@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from synthetic.addenda import add_addendum_records, write_addenda
+from synthetic.codes import FEEDS
 from synthetic.effects import simulate_effects
 from synthetic.hostile import write_hostile
 from synthetic.informational import plant_informational
@@ -43,16 +44,7 @@ from synthetic.world import simulate_clinic
 
 __all__ = ["GenerateSummary", "TIERS", "generate_landing"]
 
-FEED_ORDER = (
-    "clinics",
-    "providers",
-    "devices",
-    "patients",
-    "consultations",
-    "sessions",
-    "outcomes",
-    "side_effects",
-)
+FEED_ORDER = FEEDS  # the contract's order: reference feeds first
 
 
 @dataclass

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from synthetic.codes import CONTRAINDICATIONS
 from synthetic.courses import course_frame, simulate_courses
 from synthetic.params import ClinicShapeModel, CourseModel, WorldModel, weibull_scale
 from synthetic.pii import identities
@@ -33,14 +34,9 @@ from synthetic.sampling import (
 from synthetic.sessions import PatientTraits, fluence_base, session_frame
 from synthetic.text import consultation_notes
 
-BLOCKING = (
-    "pregnancy",
-    "isotretinoin_6m",
-    "photosensitizing_medication",
-    "active_infection",
-    "recent_tan",
-    "keloid_history",
-)
+# the contraindications that block treatment at a first consultation (a herpes history only
+# calls for prophylaxis), in the contract's order, which BLOCKING_WEIGHTS follows
+BLOCKING = tuple(c for c in CONTRAINDICATIONS if c not in ("none", "herpes_history"))
 BLOCKING_WEIGHTS = (0.25, 0.2, 0.15, 0.1, 0.2, 0.1)
 REFERRALS = ("instagram", "friend", "google", "walk_in", "dermatologist_referral", "returning")
 SECONDARY = ("uneven_tone", "dullness", "fine_lines", "solar_lentigines", "enlarged_pores", "pih")
