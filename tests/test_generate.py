@@ -537,3 +537,24 @@ def test_rejects_unknown_tier_and_too_many_days(tmp_path: Path) -> None:
         generate_landing("huge", tmp_path)
     with pytest.raises(ValueError):
         generate_landing("tiny", tmp_path, as_of=date(2026, 11, 1), days=1000)
+
+
+def test_the_generator_imports_nothing_of_the_product() -> None:
+    """A bug shared by the generator and the ingest would pass every test: the generator writes
+    the landing zone from its own copy of the contract, never from the product's code."""
+    import ast
+
+    import synthetic
+
+    product = {"ingest", "expectations", "dashboards", "toning"}
+    found = []
+    for path in sorted(Path(synthetic.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            found += [f"{path.name}: {n}" for n in names if n.split(".")[0] in product]
+    assert found == []
