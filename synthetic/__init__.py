@@ -2,7 +2,8 @@
 
 `generate_landing` simulates a chain of clinics (clean world), writes its files under
 `<out>/<feed>/`, and the truth under `<out>/.truth/` (ingest ignores dot-folders). Same seed, same
-bytes. It never imports `ingest`: a bug shared by both would pass every test.
+bytes. It imports nothing of the product (`ingest`, `expectations`, `dashboards`, `toning`): a bug
+shared by both would pass every test. `tests/test_generate.py` holds that rule.
 """
 
 from __future__ import annotations
