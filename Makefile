@@ -37,8 +37,8 @@ test: setup lint ## setup, then the whole test suite (two workers, one per core)
 	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: setup ## ruff, the import contracts (who may import whom), sqlfluff over the dbt models
-	$(BIN)/ruff check contract toning ingest dashboards expectations tests
-	$(BIN)/ruff format --check contract toning ingest dashboards expectations tests
+	$(BIN)/ruff check contract toning ingest dashboards expectations synthetic tests
+	$(BIN)/ruff format --check contract toning ingest dashboards expectations synthetic tests
 	$(BIN)/lint-imports --no-cache
 	@# The dbt profile attaches the lake, so sqlfluff needs one: an empty file will do.
 	@scratch=$$(mktemp -d) && $(BIN)/python -c "import duckdb, sys; duckdb.connect(sys.argv[1]).close()" $$scratch/lake.duckdb && \

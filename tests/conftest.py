@@ -110,7 +110,7 @@ def demo_warehouse(tmp_path_factory) -> tuple[Path, DataDir]:
 
     Read it only; tests that refresh again need their own landing zone.
     """
-    from toning.generate import generate_landing
+    from synthetic import generate_landing
     from toning.refresh import run_refresh
 
     root = tmp_path_factory.mktemp("demo_warehouse")

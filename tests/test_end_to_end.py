@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 
 from contract.feeds import FEEDS
+from synthetic import generate_landing
 from tests.test_refresh import snapshot
 from toning.config import DataDir
-from toning.generate import generate_landing
 from toning.refresh import run_refresh
 
 pytestmark = pytest.mark.slow

@@ -17,10 +17,10 @@ import pytest
 
 from ingest import lake
 from ingest.landing import archive_path
+from synthetic import generate_landing
 from tests.test_refresh import count, snapshot
 from toning import rebuild
 from toning.config import DataDir
-from toning.generate import generate_landing
 from toning.refresh import run_refresh
 
 TONING = Path(sys.executable).parent / "toning"

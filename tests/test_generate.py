@@ -17,8 +17,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from toning.generate import generate_landing
-from toning.generate.codes import (
+from synthetic import generate_landing
+from synthetic.codes import (
     CONCERNS,
     CONTRAINDICATIONS,
     EFFECTS,
@@ -27,9 +27,9 @@ from toning.generate.codes import (
     TIMEPOINTS,
     TREATMENT_AREAS,
 )
-from toning.generate.params import REGIONS
-from toning.generate.pii import PROVIDER_FIRST, PROVIDER_LAST, all_patient_names
-from toning.generate.reference import BRANDS, DEVICE_CATALOGUE
+from synthetic.params import REGIONS
+from synthetic.pii import PROVIDER_FIRST, PROVIDER_LAST, all_patient_names
+from synthetic.reference import BRANDS, DEVICE_CATALOGUE
 
 # Every kind of dirt the data contract asks the generator to plant.
 CONTRACT_DIRT = {

@@ -9,8 +9,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from synthetic import generate_landing
 from toning.config import DataDir
-from toning.generate import generate_landing
 from toning.refresh import Progress, run_refresh
 
 

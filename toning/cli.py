@@ -47,7 +47,7 @@ def generate(
     days: Annotated[int, typer.Option(help="Daily extract files to add after --as-of.")] = 0,
 ) -> None:
     """Write synthetic landing files for every feed, with planted dirt and a truth file."""
-    from toning.generate import generate_landing
+    from synthetic import generate_landing
 
     target = config.landing_dir(out)
     try:

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import polars as pl
 
-from toning.generate.codes import KEYS
-from toning.generate.landing import SPELT_COLUMNS, ClinicRecords
+from synthetic.codes import KEYS
+from synthetic.landing import SPELT_COLUMNS, ClinicRecords
 
 CODE_SPELLING = "code_spelling"
 TIMEPOINT_SPELLING = "timepoint_spelling"

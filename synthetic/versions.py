@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from toning.generate.params import HistoryModel
-from toning.generate.profiles import FST_EMPTY
-from toning.generate.reference import ClinicSpec, local_ts
-from toning.generate.sampling import make_ids
+from synthetic.params import HistoryModel
+from synthetic.profiles import FST_EMPTY
+from synthetic.reference import ClinicSpec, local_ts
+from synthetic.sampling import make_ids
 
 META_DEFAULTS = {
     "_ver": pl.lit(0, dtype=pl.Int8),
@@ -22,6 +22,14 @@ META_DEFAULTS = {
     "_junk": pl.lit(False),
     "_dirt_kind": pl.lit(None, dtype=pl.String),
     "voided": pl.lit(False),
+}
+# a planted correction lands 1..this many days after the record it corrects
+CORRECTION_DELAY_DAYS = {
+    "patients": 30,
+    "consultations": 14,
+    "sessions": 20,
+    "outcomes": 10,
+    "side_effects": 14,
 }
 
 
@@ -66,6 +74,29 @@ def _later(
     )
 
 
+def _correction_rows(
+    rng: np.random.Generator,
+    land: np.ndarray,
+    share: float,
+    feed: str,
+    horizon: int,
+    allowed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows that get a planted correction, and the day each correction lands (by the horizon)."""
+    n = len(land)
+    corr = _pick(rng, n, share, allowed)
+    corr_land = land + rng.integers(1, CORRECTION_DELAY_DAYS[feed] + 1, n)
+    corr &= corr_land <= horizon
+    return corr, corr_land
+
+
+def _corrections(
+    frame: pl.DataFrame, corr: np.ndarray, corr_land: np.ndarray, rng: np.random.Generator
+) -> pl.DataFrame:
+    """The corrected versions of the `corr` rows, delivered in a corrections file."""
+    return _later(frame.filter(pl.Series(corr)), corr_land[corr], rng, corr=True, kind="correction")
+
+
 def patient_versions(
     patients: pl.DataFrame, model: HistoryModel, horizon: int, rng: np.random.Generator
 ) -> pl.DataFrame:
@@ -74,16 +105,12 @@ def patient_versions(
     )
     n = frame.height
     land = frame["_land_day"].to_numpy()
-    corr = _pick(rng, n, model.patient_correction)
-    corr_land = land + rng.integers(1, 31, n)
-    corr &= corr_land <= horizon
+    corr, corr_land = _correction_rows(rng, land, model.patient_correction, "patients", horizon)
     update = _pick(rng, n, model.patient_contact_update, ~corr)
     created = frame["created_at"].dt.date().cast(pl.Int32).to_numpy()
     update_land = created + 30 + (rng.random(n) * 900).astype(np.int64)
     update &= update_land <= horizon
-    corrected = _later(
-        frame.filter(pl.Series(corr)), corr_land[corr], rng, corr=True, kind="correction"
-    )
+    corrected = _corrections(frame, corr, corr_land, rng)
     new_digits = pl.Series(rng.integers(0, 10_000, n)).cast(pl.String).str.zfill(4)
     updated = _later(
         frame.with_columns(
@@ -112,14 +139,11 @@ def consultation_versions(
     rng: np.random.Generator,
 ) -> pl.DataFrame:
     frame = _with_meta(consultations)
-    n = frame.height
     land = frame["_land_day"].to_numpy()
-    corr = _pick(rng, n, model.consultation_correction)
-    corr_land = land + rng.integers(1, 15, n)
-    corr &= corr_land <= horizon
-    corrected = _later(
-        frame.filter(pl.Series(corr)), corr_land[corr], rng, corr=True, kind="correction"
+    corr, corr_land = _correction_rows(
+        rng, land, model.consultation_correction, "consultations", horizon
     )
+    corrected = _corrections(frame, corr, corr_land, rng)
     first = frame.with_columns(
         planned_sessions=pl.when(pl.Series(corr) & pl.col("planned_sessions").is_not_null())
         .then(pl.col("planned_sessions") + 2)
@@ -155,12 +179,10 @@ def session_versions(
     n = frame.height
     completed = (frame["status"] == "completed").to_numpy()
     land = frame["_land_day"].to_numpy()
-    corr = _pick(rng, n, model.session_correction, completed)
-    corr_land = land + rng.integers(1, 21, n)
-    corr &= corr_land <= horizon
-    corrected = _later(
-        frame.filter(pl.Series(corr)), corr_land[corr], rng, corr=True, kind="correction"
+    corr, corr_land = _correction_rows(
+        rng, land, model.session_correction, "sessions", horizon, completed
     )
+    corrected = _corrections(frame, corr, corr_land, rng)
     pico = pl.col("truth_laser_type") == "pico_nd_yag"
     wrong = (
         pl.when(pico)
@@ -193,15 +215,12 @@ def outcome_versions(
     rng: np.random.Generator,
 ) -> pl.DataFrame:
     frame = _with_meta(outcomes)
-    n = frame.height
     clinic = (~frame["_app"]).to_numpy()
     land = frame["_land_day"].to_numpy()
-    corr = _pick(rng, n, model.outcome_correction, clinic)
-    corr_land = land + rng.integers(1, 11, n)
-    corr &= corr_land <= horizon
-    corrected = _later(
-        frame.filter(pl.Series(corr)), corr_land[corr], rng, corr=True, kind="correction"
+    corr, corr_land = _correction_rows(
+        rng, land, model.outcome_correction, "outcomes", horizon, clinic
     )
+    corrected = _corrections(frame, corr, corr_land, rng)
     shift = (
         pl.when(pl.col("instrument") == "mmasi")
         .then(
@@ -246,18 +265,15 @@ def side_effect_versions(
             updated_at=local_ts(report, effects["_report_secs"]),
         )
     )
-    n = frame.height
     first = frame.with_columns(
         resolved_on=pl.when(pl.Series(later)).then(None).otherwise("resolved_on")
     )
     resolved = _later(frame.filter(pl.Series(later)), resolve[later], rng, corr=False, kind=None)
     resolved = resolved.filter(pl.col("_land_day") <= horizon)
-    corr = _pick(rng, n, model.side_effect_correction, ~later)
-    corr_land = report + rng.integers(1, 15, n)
-    corr &= corr_land <= horizon
-    corrected = _later(
-        frame.filter(pl.Series(corr)), corr_land[corr], rng, corr=True, kind="correction"
+    corr, corr_land = _correction_rows(
+        rng, report, model.side_effect_correction, "side_effects", horizon, ~later
     )
+    corrected = _corrections(frame, corr, corr_land, rng)
     regraded = (
         pl.when(pl.col("severity") == "mild").then(pl.lit("moderate")).otherwise(pl.lit("mild"))
     )

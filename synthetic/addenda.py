@@ -17,12 +17,12 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 
-from toning.generate.codes import KEYS
-from toning.generate.informational import final_in_base
-from toning.generate.landing import ClinicRecords, LandingWriter, day_text, render
-from toning.generate.pii import provider_names
-from toning.generate.profiles import FST_UNRECOGNISED, Profile
-from toning.generate.reference import ClinicSpec, local_ts
+from synthetic.codes import KEYS
+from synthetic.informational import final_in_base
+from synthetic.landing import ClinicRecords, LandingWriter, day_text, render
+from synthetic.pii import provider_names
+from synthetic.profiles import FST_UNRECOGNISED, Profile
+from synthetic.reference import ClinicSpec, local_ts
 
 ADDENDUM_CLINICS = (0, 1)  # present in every tier
 ONE_ROW_UNKNOWN_CODE = "one_row_unknown_code"

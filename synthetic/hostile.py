@@ -11,18 +11,18 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from toning.generate.codes import KEYS
-from toning.generate.encode import encode_text, file_columns, header_names
-from toning.generate.informational import final_in_base
-from toning.generate.landing import (
+from synthetic.codes import KEYS
+from synthetic.encode import encode_text, file_columns, header_names
+from synthetic.informational import final_in_base
+from synthetic.landing import (
     ClinicRecords,
     LandingWriter,
     day_text,
     render,
     without_addenda,
 )
-from toning.generate.sampling import make_ids
-from toning.generate.writers import csv_bytes
+from synthetic.sampling import make_ids
+from synthetic.writers import csv_bytes
 
 HOSTILE_CLINIC = 0  # present in every tier
 SAMPLE_ROWS = 5

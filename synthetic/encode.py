@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from toning.generate.codes import (
+from synthetic.codes import (
     BOOL_COLUMNS,
     COLUMNS,
     DATE_COLUMNS,
@@ -14,7 +14,7 @@ from toning.generate.codes import (
     INT_COLUMNS,
     TIMESTAMP_COLUMNS,
 )
-from toning.generate.profiles import (
+from synthetic.profiles import (
     FST_DIGIT,
     FST_EMPTY,
     FST_FST_DIGIT,

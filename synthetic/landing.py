@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from toning.generate import dirt
-from toning.generate.codes import COLUMNS, KEYS
-from toning.generate.encode import (
+from synthetic import dirt
+from synthetic.codes import COLUMNS, KEYS
+from synthetic.encode import (
     encode_text,
     encode_typed,
     file_columns,
@@ -26,9 +26,9 @@ from toning.generate.encode import (
     number_text,
     timestamp_text,
 )
-from toning.generate.profiles import FST_UNRECOGNISED
-from toning.generate.reference import EPOCH, ClinicSpec
-from toning.generate.writers import (
+from synthetic.profiles import FST_UNRECOGNISED
+from synthetic.reference import EPOCH, ClinicSpec
+from synthetic.writers import (
     DirtItem,
     annotations,
     csv_bytes,
@@ -253,15 +253,42 @@ def write_clinic(
     as_of = day_text(as_of_day)
     for feed, frame in (("providers", records.providers), ("devices", records.devices)):
         fmt = "csv.gz" if profile.format(feed) == "csv.gz" else "csv"
-        name = f"{cid}_full_{as_of}.{fmt}"
-        rendered = render(without_addenda(frame), feed, spec, fmt, writer.relpath(feed, name))
-        writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+        _render_and_write(writer, spec, feed, fmt, f"{cid}_full_{as_of}", without_addenda(frame))
 
     for feed in ("patients", "consultations", "sessions", "side_effects"):
         _write_feed(writer, records, feed, as_of_day, days, rng)
     _write_outcomes(writer, records, as_of_day, days, rng)
-    if spec.index in (0, 1):
-        _whole_file_dirt(writer, records, as_of_day, rng)
+    if spec.index == 0:
+        _first_clinic_file_dirt(writer, records, as_of_day)
+    if spec.index == 1:
+        _truncated_gzip(writer, records, as_of_day)
+
+
+def _render_and_write(
+    writer: LandingWriter,
+    spec: ClinicSpec,
+    feed: str,
+    fmt: str,
+    stem: str,
+    frame: pl.DataFrame,
+    planter: Planter | None = None,
+) -> None:
+    """One file of `feed`, `stem.fmt`, with its dirt items."""
+    name = f"{stem}.{fmt}"
+    rendered = render(frame, feed, spec, fmt, writer.relpath(feed, name), planter)
+    writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+
+
+def _daily_batches(
+    frame: pl.DataFrame, as_of_day: int, days: int
+) -> list[tuple[int, pl.DataFrame]]:
+    """The records landing on each of the `days` days after the as-of day, in day order."""
+    if days <= 0:
+        return []
+    window = frame.filter(
+        (pl.col("_land_day") > as_of_day) & (pl.col("_land_day") <= as_of_day + days)
+    ).partition_by("_land_day", as_dict=True, maintain_order=True)
+    return [(day, daily) for (day,), daily in sorted(window.items())]
 
 
 def _planter(feed: str, spec: ClinicSpec, rng: np.random.Generator) -> Planter | None:
@@ -304,27 +331,17 @@ def _write_feed(
         late = full.filter(pl.col("_late"))
         full = full.filter(~pl.col("_late"))
     planter = _planter(feed, spec, rng) if spec.dirty and fmt in ("csv", "csv.gz") else None
-    name = f"{cid}_full_{as_of}.{fmt}"
-    rendered = render(full, feed, spec, fmt, writer.relpath(feed, name), planter)
-    writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+    _render_and_write(writer, spec, feed, fmt, f"{cid}_full_{as_of}", full, planter)
 
     corrections = base.filter(pl.col("_corr"))
     if corrections.height:
         cfmt = profile.corrections_format(feed)
-        name = f"{cid}_corrections_{as_of}.{cfmt}"
-        rendered = render(corrections, feed, spec, cfmt, writer.relpath(feed, name))
-        writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+        _render_and_write(writer, spec, feed, cfmt, f"{cid}_corrections_{as_of}", corrections)
     if feed == "patients" and late.height:
         _write_late_patients(writer, spec, late, as_of)
 
-    if days > 0:
-        window = frame.filter(
-            (pl.col("_land_day") > as_of_day) & (pl.col("_land_day") <= as_of_day + days)
-        ).partition_by("_land_day", as_dict=True, maintain_order=True)
-        for (day,), daily in sorted(window.items()):
-            name = f"{cid}_{day_text(day)}.{fmt}"
-            rendered = render(daily, feed, spec, fmt, writer.relpath(feed, name))
-            writer.write(feed, name, rendered.data, rendered.rows, rendered.items)
+    for day, daily in _daily_batches(frame, as_of_day, days):
+        _render_and_write(writer, spec, feed, fmt, f"{cid}_{day_text(day)}", daily)
 
 
 def _write_late_patients(
@@ -364,13 +381,9 @@ def _write_outcomes(
     if spec.dirty:
         lines = dirt.plant_survey(lines, spec.clinic_id, rng)
     _write_lines(writer, name, lines, survey)
-    if days > 0:
-        window = app.filter(
-            (pl.col("_land_day") > as_of_day) & (pl.col("_land_day") <= as_of_day + days)
-        ).partition_by("_land_day", as_dict=True, maintain_order=True)
-        for (day,), daily in sorted(window.items()):
-            name = f"survey_{spec.clinic_id}_{day_text(day)}.{survey}"
-            _write_lines(writer, name, survey_lines(daily, spec), survey)
+    for day, daily in _daily_batches(app, as_of_day, days):
+        name = f"survey_{spec.clinic_id}_{day_text(day)}.{survey}"
+        _write_lines(writer, name, survey_lines(daily, spec), survey)
 
 
 def _write_lines(writer: LandingWriter, name: str, lines: pl.DataFrame, fmt: str) -> None:
@@ -381,57 +394,52 @@ def _write_lines(writer: LandingWriter, name: str, lines: pl.DataFrame, fmt: str
     writer.write("outcomes", name, data, lines.height, annotations(lines, "outcomes", relpath))
 
 
-def _whole_file_dirt(
-    writer: LandingWriter, records: ClinicRecords, as_of_day: int, rng: np.random.Generator
-) -> None:
-    """Empty, header-only, truncated, misplaced, half-written and re-delivered files."""
+def _first_clinic_file_dirt(writer: LandingWriter, records: ClinicRecords, as_of_day: int) -> None:
+    """Header-only, empty, misplaced, half-written and re-delivered files (the first clinic)."""
     spec = records.spec
     cid = spec.clinic_id
     as_of = day_text(as_of_day)
     yesterday = day_text(as_of_day - 1)
     profile = spec.profile
-    if spec.index == 0:
-        # a daily extract of a day without side effects: header only
-        header = ",".join(header_names(file_columns("side_effects", profile), profile)) + "\n"
-        name = f"{cid}_{yesterday}.csv"
-        writer.plant("header_only_file", "side_effects", name, header.encode(), "file_empty")
-        # an empty file
-        writer.plant("empty_file", "outcomes", f"{cid}_{yesterday}.csv", b"", "file_empty")
-        # the devices export dropped into the sessions folder
-        name = f"{cid}_devices_export.csv"
-        rendered = render(
-            without_addenda(records.devices),
-            "devices",
-            spec,
-            "csv",
-            writer.relpath("sessions", name),
-        )
-        writer.plant(
-            "wrong_feed_file",
-            "sessions",
-            name,
-            rendered.data,
-            "file_quarantined",
-            "missing_columns",
-            rendered.rows,
-        )
-        # a file still being written
-        full = (writer.out / "sessions" / f"{cid}_full_{as_of}.csv").read_bytes()
-        partial = full[: max(len(full) // 3, 1)]
-        writer.plant("partial_file", "sessions", f"{cid}_upload.csv.part", partial, "ignored")
-        # the same patients export delivered again under another name
-        source = writer.out / "patients" / f"{cid}_full_{as_of}.csv"
-        name = f"{cid}_full_{as_of}_resent.csv"
-        writer.plant("redelivered_file", "patients", name, source.read_bytes(), "file_duplicate")
-    if spec.index == 1:
-        # a gzip cut off mid-stream
-        sessions = records.feeds["sessions"].filter(pl.col("_land_day") <= as_of_day - 1)
-        sample = latest(sessions, KEYS["sessions"]).tail(200)
-        fmt = "csv.gz"
-        name = f"{cid}_{yesterday}.{fmt}"
-        rendered = render(sample, "sessions", spec, fmt, writer.relpath("sessions", name))
-        cut = rendered.data[: max(len(rendered.data) * 3 // 5, 20)]
-        writer.plant("truncated_gzip", "sessions", name, cut, "file_quarantined", "unreadable_file")
+    # a daily extract of a day without side effects: header only
+    header = ",".join(header_names(file_columns("side_effects", profile), profile)) + "\n"
+    name = f"{cid}_{yesterday}.csv"
+    writer.plant("header_only_file", "side_effects", name, header.encode(), "file_empty")
+    # an empty file
+    writer.plant("empty_file", "outcomes", f"{cid}_{yesterday}.csv", b"", "file_empty")
+    # the devices export dropped into the sessions folder
+    name = f"{cid}_devices_export.csv"
+    devices = without_addenda(records.devices)
+    rendered = render(devices, "devices", spec, "csv", writer.relpath("sessions", name))
+    writer.plant(
+        "wrong_feed_file",
+        "sessions",
+        name,
+        rendered.data,
+        "file_quarantined",
+        "missing_columns",
+        rendered.rows,
+    )
+    # a file still being written
+    full = (writer.out / "sessions" / f"{cid}_full_{as_of}.csv").read_bytes()
+    partial = full[: max(len(full) // 3, 1)]
+    writer.plant("partial_file", "sessions", f"{cid}_upload.csv.part", partial, "ignored")
+    # the same patients export delivered again under another name
+    source = writer.out / "patients" / f"{cid}_full_{as_of}.csv"
+    name = f"{cid}_full_{as_of}_resent.csv"
+    writer.plant("redelivered_file", "patients", name, source.read_bytes(), "file_duplicate")
+
+
+def _truncated_gzip(writer: LandingWriter, records: ClinicRecords, as_of_day: int) -> None:
+    """A gzip cut off mid-stream (the second clinic's sessions of the day before the as-of)."""
+    spec = records.spec
+    sessions = records.feeds["sessions"].filter(pl.col("_land_day") <= as_of_day - 1)
+    sample = latest(sessions, KEYS["sessions"]).tail(200)
+    fmt = "csv.gz"
+    name = f"{spec.clinic_id}_{day_text(as_of_day - 1)}.{fmt}"
+    rendered = render(sample, "sessions", spec, fmt, writer.relpath("sessions", name))
+    cut = rendered.data[: max(len(rendered.data) * 3 // 5, 20)]
+    writer.plant("truncated_gzip", "sessions", name, cut, "file_quarantined", "unreadable_file")
 
 
 def without_addenda(frame: pl.DataFrame) -> pl.DataFrame:

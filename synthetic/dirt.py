@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from toning.generate.writers import csv_line
+from synthetic.writers import csv_line
 
 QUARANTINED = "quarantined"
 DATE_OUT_OF_WINDOW = "date_out_of_window"

@@ -8,7 +8,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from toning.generate.params import (
+from synthetic.params import (
     FIRST_REGIONS,
     HISTORY_DAYS,
     HORIZON_DAYS,
@@ -17,9 +17,9 @@ from toning.generate.params import (
     Region,
     Tier,
 )
-from toning.generate.pii import provider_names
-from toning.generate.profiles import Profile, profile_for
-from toning.generate.sampling import choice_index
+from synthetic.pii import provider_names
+from synthetic.profiles import Profile, profile_for
+from synthetic.sampling import choice_index
 
 EPOCH = date(1970, 1, 1)
 BRANDS = ("Lumen Skin", "Clarity Laser", "Radiance Dermatology", "Tonal Clinic", "Aurora Skin")

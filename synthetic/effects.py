@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from toning.generate.params import SideEffectModel
-from toning.generate.sampling import adjust_odds, choice_index, make_ids, masked
-from toning.generate.text import descriptions
+from synthetic.params import EffectShapeModel, SideEffectModel
+from synthetic.sampling import adjust_odds, choice_index, make_ids, masked
+from synthetic.text import descriptions
 
 
 @dataclass(frozen=True)
@@ -150,13 +150,76 @@ def simulate_effects(
     clinic_id: str,
     model: SideEffectModel,
     rng: np.random.Generator,
+    shape: EffectShapeModel | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Side-effect events of the completed sessions (one clinic), typed, final state.
 
     Also returns, per completed session, the probability of at least one pigmentary effect
-    that was actually used (`truth_p_pigmentary`).
+    that was actually used (`truth_p_pigmentary`). The draws are made in a fixed order: the same
+    seed writes the same bytes only while it holds.
     """
+    shape = shape or EffectShapeModel()
     done = sessions.filter(pl.col("status") == "completed")
+    row, kind_idx, p_pigmentary = _draw_events(done, model, rng)
+    m = len(row)
+    grp = _kind_column("group", kind_idx, dtype=object)
+    session_day = done["_day"].to_numpy()[row]
+    onset, resolved, report = _timeline(rng, session_day, kind_idx, shape)
+    severity, action = _severity_and_action(rng, kind_idx)
+    serious = (rng.random(m) < model.serious_flag_share) | (
+        (severity == "severe")
+        & (grp == "other")
+        & (rng.random(m) < shape.severe_other_serious_share)
+    )
+    patient_share = _kind_column("patient_reports", kind_idx)
+    reporter = np.where(rng.random(m) < patient_share, "patient", "provider")
+    safe = _attributable_without_id(done, row, onset, session_day, shape)
+    with_session = ~(safe & (rng.random(m) < model.missing_session_id_share))
+
+    patient_index = done["_patient"].to_numpy()[row]
+    skin = done["truth_fitzpatrick"].to_numpy().astype(np.int64)
+    order = np.lexsort((kind_idx, row, report))
+    frame = pl.DataFrame(
+        {
+            "clinic_id": clinic_id,
+            "patient_ref": done["patient_ref"].to_numpy()[row],
+            "session_id": masked(done["session_id"].to_numpy()[row], with_session, pl.String),
+            "effect": pl.Series(_kind_column("effect", kind_idx, dtype=object), dtype=pl.String),
+            "severity": pl.Series(severity, dtype=pl.String),
+            "onset_on": pl.Series(onset).cast(pl.Int32).cast(pl.Date),
+            "resolved_on": masked(resolved, resolved >= 0, pl.Int32).cast(pl.Date),
+            "reported_by": pl.Series(reporter, dtype=pl.String),
+            "action": pl.Series(action, dtype=pl.String),
+            "serious": masked(serious, rng.random(m) < shape.serious_recorded_share, pl.Boolean),
+            "description": descriptions(rng, patients, patient_index, grp),
+            "_report_day": report,
+            "_report_secs": rng.integers(9 * 12, 18 * 12, m) * 300,
+            "_resolve_day": resolved,
+            "truth_session_id": done["session_id"].to_numpy()[row],
+            "truth_effect_group": pl.Series(grp, dtype=pl.String),
+            "truth_fitzpatrick": pl.Series(skin[row], dtype=pl.Int8),
+            "_patient": patient_index,
+        }
+    )[order]
+    frame = frame.with_columns(event_id=make_ids(f"AE-{clinic_id}-", np.arange(1, m + 1), 6))
+    used = pl.DataFrame({"session_id": done["session_id"], "truth_p_pigmentary": p_pigmentary})
+    return frame, used
+
+
+def _kind_column(attr: str, kind_idx: np.ndarray, dtype: type | None = None) -> np.ndarray:
+    """An EffectKind attribute per event; `"onset.0"` is the first item of a tuple attribute."""
+    name, _, part = attr.partition(".")
+    values = [getattr(KINDS[k], name) for k in KIND_NAMES]
+    if part:
+        values = [v[int(part)] for v in values]
+    return np.array(values, dtype=dtype)[kind_idx]
+
+
+def _draw_events(
+    done: pl.DataFrame, model: SideEffectModel, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which sessions have which effects, one draw per kind and session: (session row, kind
+    index) per event, and each session's probability of at least one pigmentary effect."""
     n = done.height
     skin = done["truth_fitzpatrick"].to_numpy().astype(np.int64)
     group = skin_group(skin)
@@ -184,25 +247,35 @@ def simulate_effects(
         hit = np.flatnonzero(rng.random(n) < p)
         rows.append(hit)
         kinds.append(np.full(len(hit), kind_index))
-    row = np.concatenate(rows)
-    kind_idx = np.concatenate(kinds)
-    m = len(row)
-    onset_lo = np.array([KINDS[k].onset[0] for k in KIND_NAMES])[kind_idx]
-    onset_hi = np.array([KINDS[k].onset[1] for k in KIND_NAMES])[kind_idx]
-    dur_lo = np.array([KINDS[k].duration[0] for k in KIND_NAMES])[kind_idx]
-    dur_hi = np.array([KINDS[k].duration[1] for k in KIND_NAMES])[kind_idx]
-    unresolved = np.array([KINDS[k].unresolved for k in KIND_NAMES])[kind_idx]
-    patient_share = np.array([KINDS[k].patient_reports for k in KIND_NAMES])[kind_idx]
-    effect = np.array([KINDS[k].effect for k in KIND_NAMES], dtype=object)[kind_idx]
-    grp = np.array([KINDS[k].group for k in KIND_NAMES], dtype=object)[kind_idx]
+    return np.concatenate(rows), np.concatenate(kinds), 1 - no_pigmentary
 
-    session_day = done["_day"].to_numpy()[row]
+
+def _timeline(
+    rng: np.random.Generator,
+    session_day: np.ndarray,
+    kind_idx: np.ndarray,
+    shape: EffectShapeModel,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Onset, resolution (-1: never) and report day of each event, within its kind's ranges."""
+    m = len(kind_idx)
+    onset_lo, onset_hi = _kind_column("onset.0", kind_idx), _kind_column("onset.1", kind_idx)
+    dur_lo, dur_hi = _kind_column("duration.0", kind_idx), _kind_column("duration.1", kind_idx)
+    unresolved = _kind_column("unresolved", kind_idx)
     onset = session_day + onset_lo + np.floor(rng.random(m) * (onset_hi - onset_lo + 1))
     onset = onset.astype(np.int64)
     duration = dur_lo + np.floor(rng.random(m) * (dur_hi - dur_lo + 1)).astype(np.int64)
     resolved = np.where(rng.random(m) < unresolved, -1, onset + duration)
-    report = onset + rng.integers(0, 4, m)
+    lag_lo, lag_hi = shape.report_lag_days
+    report = onset + rng.integers(lag_lo, lag_hi + 1, m)
     report = np.where((resolved >= 0) & (resolved < report), resolved, report)
+    return onset, resolved, report
+
+
+def _severity_and_action(
+    rng: np.random.Generator, kind_idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each event's severity and the action taken, drawn with its kind's weights."""
+    m = len(kind_idx)
     severity = np.empty(m, dtype=object)
     action = np.empty(m, dtype=object)
     for kind_index, name in enumerate(KIND_NAMES):
@@ -214,13 +287,18 @@ def simulate_effects(
         action[sel] = np.asarray(list(kind.actions), dtype=object)[
             choice_index(rng, list(kind.actions.values()), len(sel))
         ]
-    serious = (rng.random(m) < model.serious_flag_share) | (
-        (severity == "severe") & (grp == "other") & (rng.random(m) < 0.3)
-    )
-    reporter = np.where(rng.random(m) < patient_share, "patient", "provider")
+    return severity, action
 
-    # An event may lack its session_id only where attribution is unambiguous: the patient's
-    # latest completed session on or before onset (within 30 days) is the one that caused it.
+
+def _attributable_without_id(
+    done: pl.DataFrame,
+    row: np.ndarray,
+    onset: np.ndarray,
+    session_day: np.ndarray,
+    shape: EffectShapeModel,
+) -> np.ndarray:
+    """An event may lack its session_id only where attribution is unambiguous: the patient's
+    latest completed session on or before onset (within the window) is the one that caused it."""
     next_day = (
         done.select(pl.col("_day").shift(-1).over("patient_ref", order_by=["_day", "_secs"]))
         .to_series()
@@ -230,33 +308,5 @@ def simulate_effects(
     same_day_other = (
         done.select(pl.col("_day").count().over(["patient_ref", "_day"]) > 1).to_series()
     ).to_numpy()
-    safe = (onset < next_day[row]) & (onset - session_day <= 30) & ~same_day_other[row]
-    with_session = ~(safe & (rng.random(m) < model.missing_session_id_share))
-
-    patient_index = done["_patient"].to_numpy()[row]
-    order = np.lexsort((kind_idx, row, report))
-    frame = pl.DataFrame(
-        {
-            "clinic_id": clinic_id,
-            "patient_ref": done["patient_ref"].to_numpy()[row],
-            "session_id": masked(done["session_id"].to_numpy()[row], with_session, pl.String),
-            "effect": pl.Series(effect, dtype=pl.String),
-            "severity": pl.Series(severity, dtype=pl.String),
-            "onset_on": pl.Series(onset).cast(pl.Int32).cast(pl.Date),
-            "resolved_on": masked(resolved, resolved >= 0, pl.Int32).cast(pl.Date),
-            "reported_by": pl.Series(reporter, dtype=pl.String),
-            "action": pl.Series(action, dtype=pl.String),
-            "serious": masked(serious, rng.random(m) < 0.97, pl.Boolean),
-            "description": descriptions(rng, patients, patient_index, grp),
-            "_report_day": report,
-            "_report_secs": rng.integers(9 * 12, 18 * 12, m) * 300,
-            "_resolve_day": resolved,
-            "truth_session_id": done["session_id"].to_numpy()[row],
-            "truth_effect_group": pl.Series(grp, dtype=pl.String),
-            "truth_fitzpatrick": pl.Series(skin[row], dtype=pl.Int8),
-            "_patient": patient_index,
-        }
-    )[order]
-    frame = frame.with_columns(event_id=make_ids(f"AE-{clinic_id}-", np.arange(1, m + 1), 6))
-    used = pl.DataFrame({"session_id": done["session_id"], "truth_p_pigmentary": 1 - no_pigmentary})
-    return frame, used
+    in_window = onset - session_day <= shape.attribution_window_days
+    return (onset < next_day[row]) & in_window & ~same_day_other[row]

@@ -2,7 +2,8 @@
 
 `generate_landing` simulates a chain of clinics (clean world), writes its files under
 `<out>/<feed>/`, and the truth under `<out>/.truth/` (ingest ignores dot-folders). Same seed, same
-bytes. It never imports `ingest`: a bug shared by both would pass every test.
+bytes. It imports nothing of the product (`ingest`, `expectations`, `dashboards`, `toning`): a bug
+shared by both would pass every test. `tests/test_generate.py` holds that rule.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from toning.generate.addenda import add_addendum_records, write_addenda
-from toning.generate.effects import simulate_effects
-from toning.generate.hostile import write_hostile
-from toning.generate.informational import plant_informational
-from toning.generate.landing import ClinicRecords, LandingWriter, clinics_file, write_clinic
-from toning.generate.outcomes import simulate_outcomes
-from toning.generate.params import DEFAULT_AS_OF, HORIZON_DAYS, TIERS, WorldModel
-from toning.generate.reference import (
+from synthetic.addenda import add_addendum_records, write_addenda
+from synthetic.codes import FEEDS
+from synthetic.effects import simulate_effects
+from synthetic.hostile import write_hostile
+from synthetic.informational import plant_informational
+from synthetic.landing import ClinicRecords, LandingWriter, clinics_file, write_clinic
+from synthetic.outcomes import simulate_outcomes
+from synthetic.params import DEFAULT_AS_OF, HORIZON_DAYS, TIERS, WorldModel
+from synthetic.reference import (
     Calendar,
     ClinicSpec,
     clinics_frame,
@@ -31,28 +33,19 @@ from toning.generate.reference import (
     plan_chain,
     providers_frame,
 )
-from toning.generate.truth import TruthBuilder
-from toning.generate.versions import (
+from synthetic.truth import TruthBuilder
+from synthetic.versions import (
     consultation_versions,
     outcome_versions,
     patient_versions,
     session_versions,
     side_effect_versions,
 )
-from toning.generate.world import simulate_clinic
+from synthetic.world import simulate_clinic
 
 __all__ = ["GenerateSummary", "TIERS", "generate_landing"]
 
-FEED_ORDER = (
-    "clinics",
-    "providers",
-    "devices",
-    "patients",
-    "consultations",
-    "sessions",
-    "outcomes",
-    "side_effects",
-)
+FEED_ORDER = FEEDS  # the contract's order: reference feeds first
 
 
 @dataclass

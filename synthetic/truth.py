@@ -17,15 +17,15 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from toning.generate.codes import COLUMNS, KEYS, TIMESTAMP_COLUMNS
-from toning.generate.effects import KINDS, skin_group
-from toning.generate.encode import fitzpatrick_clean, to_utc
-from toning.generate.landing import latest
-from toning.generate.params import REGIONS, Tier, WorldModel, weibull_scale
-from toning.generate.profiles import PROFILES
-from toning.generate.reference import ClinicSpec, treating_providers
-from toning.generate.stats import course_table, kaplan_meier, session_rates
-from toning.generate.writers import DirtItem
+from synthetic.codes import COLUMNS, KEYS, TIMESTAMP_COLUMNS
+from synthetic.effects import KINDS, skin_group
+from synthetic.encode import fitzpatrick_clean, to_utc
+from synthetic.landing import latest
+from synthetic.params import REGIONS, Tier, WorldModel, weibull_scale
+from synthetic.profiles import PROFILES
+from synthetic.reference import ClinicSpec, treating_providers
+from synthetic.stats import course_table, kaplan_meier, session_rates
+from synthetic.writers import DirtItem
 
 LOCAL_COPIES = ("consulted_at", "started_at", "collected_at")
 TRUTH_EXTRA = {

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from toning.generate.sampling import choice_index
+from synthetic.sampling import choice_index
 
 # Fitzpatrick spellings (style codes stored per record; see encode.fitzpatrick_text).
 FST_EMPTY, FST_ROMAN, FST_LOWER, FST_DIGIT = 0, 1, 2, 3
