@@ -9,7 +9,8 @@
 -- last + 28 d within (last + 14, last + 60]; follow_up_3m/6m/12m = closest to
 -- last + 91/182/365 within +-30 d. Equally close scores: the earlier one wins.
 -- End-of-course and follow-up scores must be collected before the patient's next course on the
--- same treatment area starts: a later score reflects the new course (it may be its baseline).
+-- same treatment area starts (int_courses.next_course_first_session_at): a later score
+-- reflects the new course (it may be its baseline).
 with
 
 outcomes as (
@@ -33,18 +34,6 @@ courses as (
 sessions as (
 
     select * from {{ ref('int_sessions_coursed') }}
-
-),
-
-next_courses as (
-
-    select
-        *,
-        lead(first_session_at) over (
-            partition by patient_key, treatment_area
-            order by first_session_at asc nulls last, course_id asc nulls last
-        ) as next_course_first_session_at
-    from courses
 
 ),
 
@@ -135,7 +124,7 @@ course_scores as (
             as integer
         ) as days_from_last_session
     from scores
-    inner join next_courses as courses
+    inner join courses
         on
             scores.patient_key = courses.patient_key
             and (
