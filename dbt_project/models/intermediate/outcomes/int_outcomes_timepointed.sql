@@ -3,7 +3,7 @@
 -- Matching: an outcome that names a session belongs to that session's course only; any other
 -- outcome is a candidate for every course of the same patient (outcomes carry no treatment
 -- area, so a score given while face and neck courses run together serves both), and the date
--- windows decide. Days are clinic-local dates; non-voided scores of outcome instruments only.
+-- windows decide. Days are clinic-local dates; the usable scores of int_outcomes_matched.
 -- Windows (dbt vars): baseline = latest score in [first session - 60 d, first session start]
 -- (has_baseline instruments only); end_of_course (completed courses only) = closest to
 -- last + 28 d within (last + 14, last + 60]; follow_up_3m/6m/12m = closest to
@@ -13,27 +13,15 @@
 -- reflects the new course (it may be its baseline).
 with
 
-outcomes as (
+scores as (
 
-    select * from {{ ref('stg_lake__outcomes') }}
-
-),
-
-instruments as (
-
-    select * from {{ ref('instruments') }}
+    select * from {{ ref('int_outcomes_matched') }}
 
 ),
 
 courses as (
 
     select * from {{ ref('int_courses') }}
-
-),
-
-sessions as (
-
-    select * from {{ ref('int_sessions_coursed') }}
 
 ),
 
@@ -68,32 +56,6 @@ timepoints as (
             + {{ var('follow_up_window_days') }} as max_days,
             {{ var('follow_up_' ~ name ~ '_days') }} as target_days
     {% endfor %}
-
-),
-
-scores as (
-
-    select
-        outcomes.response_id,
-        outcomes.patient_key,
-        outcomes.session_id,
-        outcomes.instrument,
-        coalesce(outcomes.rater, instruments.default_rater) as rater,
-        outcomes.timepoint as supplied_timepoint,
-        outcomes.score,
-        outcomes.collected_at,
-        outcomes.collected_on_local,
-        instruments.has_baseline,
-        sessions.course_id as session_course_id
-    from outcomes
-    inner join instruments
-        on outcomes.instrument = instruments.instrument
-    left join sessions
-        on outcomes.session_id = sessions.session_id
-    where
-        not outcomes.is_voided
-        and instruments.is_outcome
-        and outcomes.score is not null
 
 ),
 
