@@ -4,8 +4,9 @@
 -- above the course's end-of-course score (int_outcomes_timepointed; courses without one have
 -- no signal). Scores are matched to the course's patient; a score that names a session whose
 -- treatment area is known counts only for courses on that area (outcomes carry no area
--- otherwise). One row per course with at least one signal: the first one (earliest
--- collected_at, then response_id) and how many there are.
+-- otherwise). Scores are the usable ones of int_outcomes_matched (not voided, with a value;
+-- an empty rater is the instrument's default_rater). One row per course with at least one
+-- signal: the first one (earliest collected_at, then response_id) and how many there are.
 with
 
 courses as (
@@ -20,15 +21,9 @@ timepointed as (
 
 ),
 
-outcomes as (
+scores as (
 
-    select * from {{ ref('stg_lake__outcomes') }}
-
-),
-
-sessions as (
-
-    select * from {{ ref('int_sessions_coursed') }}
+    select * from {{ ref('int_outcomes_matched') }}
 
 ),
 
@@ -48,21 +43,17 @@ end_of_course_scores as (
 patient_scores as (
 
     select
-        outcomes.response_id,
-        outcomes.patient_key,
-        outcomes.score,
-        outcomes.collected_at,
-        outcomes.collected_on_local,
-        sessions.treatment_area as session_treatment_area
-    from outcomes
-    left join sessions
-        on outcomes.session_id = sessions.session_id
+        response_id,
+        patient_key,
+        score,
+        collected_at,
+        collected_on_local,
+        session_treatment_area
+    from scores
     where
-        outcomes.instrument = 'pigmentation_vas'
-        -- the instrument is patient-rated: an empty rater is the patient
-        and coalesce(outcomes.rater, 'patient') = 'patient'
-        and not outcomes.is_voided
-        and outcomes.score is not null
+        instrument = 'pigmentation_vas'
+        -- rater is already the registry's default_rater where the row leaves it empty
+        and rater = 'patient'
 
 ),
 
