@@ -1,12 +1,13 @@
 -- Regression signals (DOMAIN.md "Maintenance need", event b): a patient-rated
 -- pigmentation_vas score collected MORE than `regression_min_days_after_course` (14) days
--- after the course's last session that is at least `regression_mcid_points` (2, the MCID)
--- above the course's end-of-course score (int_outcomes_timepointed; courses without one have
--- no signal). Scores are matched to the course's patient; a score that names a session whose
--- treatment area is known counts only for courses on that area (outcomes carry no area
--- otherwise). Scores are the usable ones of int_outcomes_matched (not voided, with a value;
--- an empty rater is the instrument's default_rater). One row per course with at least one
--- signal: the first one (earliest collected_at, then response_id) and how many there are.
+-- after the course's last session that is at least the instrument's MCID (`instruments`
+-- seed mcid_points: 2) above the course's end-of-course score (int_outcomes_timepointed;
+-- courses without one have no signal). Scores are matched to the course's patient; a score
+-- that names a session whose treatment area is known counts only for courses on that area
+-- (outcomes carry no area otherwise). Scores are the usable ones of int_outcomes_matched (not
+-- voided, with a value; an empty rater is the instrument's default_rater). One row per course
+-- with at least one signal: the first one (earliest collected_at, then response_id) and how
+-- many there are.
 with
 
 courses as (
@@ -27,6 +28,12 @@ scores as (
 
 ),
 
+instruments as (
+
+    select * from {{ ref('instruments') }}
+
+),
+
 end_of_course_scores as (
 
     select
@@ -43,17 +50,20 @@ end_of_course_scores as (
 patient_scores as (
 
     select
-        response_id,
-        patient_key,
-        score,
-        collected_at,
-        collected_on_local,
-        session_treatment_area
+        scores.response_id,
+        scores.patient_key,
+        scores.score,
+        scores.collected_at,
+        scores.collected_on_local,
+        scores.session_treatment_area,
+        instruments.mcid_points
     from scores
+    inner join instruments
+        on scores.instrument = instruments.instrument
     where
-        instrument = 'pigmentation_vas'
+        scores.instrument = 'pigmentation_vas'
         -- rater is already the registry's default_rater where the row leaves it empty
-        and rater = 'patient'
+        and scores.rater = 'patient'
 
 ),
 
@@ -68,6 +78,7 @@ candidates as (
         patient_scores.score,
         patient_scores.collected_at,
         patient_scores.collected_on_local,
+        patient_scores.mcid_points,
         cast(
             {{ dbt.datediff(
                 'courses.last_session_on_local', 'patient_scores.collected_on_local', 'day'
@@ -98,7 +109,7 @@ signals as (
     from candidates
     where
         days_after_course > {{ var('regression_min_days_after_course') }}
-        and score >= end_of_course_score + {{ var('regression_mcid_points') }}
+        and score >= end_of_course_score + mcid_points
 
 ),
 
