@@ -6,6 +6,8 @@
 -- `maintenance` once an earlier course on that area was completed (so a course after a
 -- maintenance course is maintenance too), else `restart` (every earlier one dropped out).
 -- status: `maintenance` for maintenance courses, else plan_status.
+-- next_course_*: the patient's next course on the same treatment area (course_number + 1),
+-- null for the latest one. The one definition of "the next course" for every model.
 with
 
 courses as (
@@ -71,6 +73,30 @@ typed as (
 
 ),
 
+next_courses as (
+
+    select
+        *,
+        lead(course_id) over (
+            partition by patient_key, treatment_area
+            order by course_number asc nulls last
+        ) as next_course_id,
+        lead(course_type) over (
+            partition by patient_key, treatment_area
+            order by course_number asc nulls last
+        ) as next_course_type,
+        lead(first_session_at) over (
+            partition by patient_key, treatment_area
+            order by course_number asc nulls last
+        ) as next_course_first_session_at,
+        lead(first_session_on_local) over (
+            partition by patient_key, treatment_area
+            order by course_number asc nulls last
+        ) as next_course_first_session_on_local
+    from typed
+
+),
+
 final as (
 
     select
@@ -97,8 +123,12 @@ final as (
         fitzpatrick_is_range,
         fitzpatrick_source,
         as_of_date,
-        cast(days_since_last_session as integer) as days_since_last_session
-    from typed
+        cast(days_since_last_session as integer) as days_since_last_session,
+        next_course_id,
+        next_course_type,
+        next_course_first_session_at,
+        next_course_first_session_on_local
+    from next_courses
 
 )
 

@@ -1,8 +1,8 @@
 -- The Kaplan-Meier cohorts of maintenance need: each course of int_maintenance_events in its
 -- skin type x concern cell and in the three rollups (all skin types x its concern, its skin
--- type x all concerns, all x all). skin_type is the cohort key of the skin type
--- (int_maintenance_events: 'I'-'VI' or 'unknown'), 'ALL' in a rollup; primary_concern is
--- 'ALL' in a rollup.
+-- type x all concerns, all x all; macros/rollup.sql). skin_type is the cohort key of the skin
+-- type (int_maintenance_events: 'I'-'VI' or 'unknown'), 'ALL' in a rollup (fitzpatrick null
+-- there); primary_concern is 'ALL' in a rollup.
 with
 
 events as (
@@ -11,49 +11,25 @@ events as (
 
 ),
 
+rollup_levels as (
+
+    {{ rollup_levels(['skin_type', 'primary_concern']) }}
+
+),
+
 final as (
 
     select
-        course_id,
-        skin_type,
-        fitzpatrick,
-        primary_concern,
-        days,
-        is_event
+        events.course_id,
+        case when rollup_levels.by_skin_type then events.skin_type else 'ALL' end as skin_type,
+        case when rollup_levels.by_skin_type then events.fitzpatrick end as fitzpatrick,
+        case
+            when rollup_levels.by_primary_concern then events.primary_concern else 'ALL'
+        end as primary_concern,
+        events.days,
+        events.is_event
     from events
-
-    union all
-
-    select
-        course_id,
-        'ALL' as skin_type,
-        cast(null as integer) as fitzpatrick,
-        primary_concern,
-        days,
-        is_event
-    from events
-
-    union all
-
-    select
-        course_id,
-        skin_type,
-        fitzpatrick,
-        'ALL' as primary_concern,
-        days,
-        is_event
-    from events
-
-    union all
-
-    select
-        course_id,
-        'ALL' as skin_type,
-        cast(null as integer) as fitzpatrick,
-        'ALL' as primary_concern,
-        days,
-        is_event
-    from events
+    cross join rollup_levels
 
 )
 

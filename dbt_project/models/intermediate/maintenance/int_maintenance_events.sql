@@ -1,6 +1,7 @@
 -- Maintenance need as time-to-event data (DOMAIN.md "Maintenance need"), one row per
 -- completed initial course. Origin: the course's last session (clinic-local date). Event: the
--- first of (a) the start of the next course of the patient on the same treatment area and
+-- first of (a) the start of the next course of the patient on the same treatment area
+-- (int_courses.next_course_*) and
 -- (b) the first regression signal (int_maintenance_regression_signals). On the same day the
 -- next course wins (a score collected the day a course starts is that course's baseline).
 -- Courses without an event are censored at the as-of date.
@@ -27,21 +28,6 @@ population as (
 
 ),
 
-next_courses as (
-
-    select
-        population.course_id,
-        courses.course_id as next_course_id,
-        courses.first_session_on_local as next_course_on
-    from population
-    inner join courses
-        on
-            population.patient_key = courses.patient_key
-            and population.treatment_area = courses.treatment_area
-            and population.course_number + 1 = courses.course_number
-
-),
-
 candidates as (
 
     select
@@ -55,12 +41,10 @@ candidates as (
         population.last_session_at,
         population.last_session_on_local as origin_on,
         population.as_of_date,
-        next_courses.next_course_id,
-        next_courses.next_course_on,
+        population.next_course_id,
+        population.next_course_first_session_on_local as next_course_on,
         regression_signals.regression_on
     from population
-    left join next_courses
-        on population.course_id = next_courses.course_id
     left join regression_signals
         on population.course_id = regression_signals.course_id
 

@@ -1,11 +1,13 @@
 -- Regression signals (DOMAIN.md "Maintenance need", event b): a patient-rated
 -- pigmentation_vas score collected MORE than `regression_min_days_after_course` (14) days
--- after the course's last session that is at least `regression_mcid_points` (2, the MCID)
--- above the course's end-of-course score (int_outcomes_timepointed; courses without one have
--- no signal). Scores are matched to the course's patient; a score that names a session whose
--- treatment area is known counts only for courses on that area (outcomes carry no area
--- otherwise). One row per course with at least one signal: the first one (earliest
--- collected_at, then response_id) and how many there are.
+-- after the course's last session that is at least the instrument's MCID (`instruments`
+-- seed mcid_points: 2) above the course's end-of-course score (int_outcomes_timepointed;
+-- courses without one have no signal). Scores are matched to the course's patient; a score
+-- that names a session whose treatment area is known counts only for courses on that area
+-- (outcomes carry no area otherwise). Scores are the usable ones of int_outcomes_matched (not
+-- voided, with a value; an empty rater is the instrument's default_rater). One row per course
+-- with at least one signal: the first one (earliest collected_at, then response_id) and how
+-- many there are.
 with
 
 courses as (
@@ -20,15 +22,15 @@ timepointed as (
 
 ),
 
-outcomes as (
+scores as (
 
-    select * from {{ ref('stg_lake__outcomes') }}
+    select * from {{ ref('int_outcomes_matched') }}
 
 ),
 
-sessions as (
+instruments as (
 
-    select * from {{ ref('int_sessions_coursed') }}
+    select * from {{ ref('instruments') }}
 
 ),
 
@@ -48,21 +50,20 @@ end_of_course_scores as (
 patient_scores as (
 
     select
-        outcomes.response_id,
-        outcomes.patient_key,
-        outcomes.score,
-        outcomes.collected_at,
-        outcomes.collected_on_local,
-        sessions.treatment_area as session_treatment_area
-    from outcomes
-    left join sessions
-        on outcomes.session_id = sessions.session_id
+        scores.response_id,
+        scores.patient_key,
+        scores.score,
+        scores.collected_at,
+        scores.collected_on_local,
+        scores.session_treatment_area,
+        instruments.mcid_points
+    from scores
+    inner join instruments
+        on scores.instrument = instruments.instrument
     where
-        outcomes.instrument = 'pigmentation_vas'
-        -- the instrument is patient-rated: an empty rater is the patient
-        and coalesce(outcomes.rater, 'patient') = 'patient'
-        and not outcomes.is_voided
-        and outcomes.score is not null
+        scores.instrument = 'pigmentation_vas'
+        -- rater is already the registry's default_rater where the row leaves it empty
+        and scores.rater = 'patient'
 
 ),
 
@@ -77,6 +78,7 @@ candidates as (
         patient_scores.score,
         patient_scores.collected_at,
         patient_scores.collected_on_local,
+        patient_scores.mcid_points,
         cast(
             {{ dbt.datediff(
                 'courses.last_session_on_local', 'patient_scores.collected_on_local', 'day'
@@ -107,7 +109,7 @@ signals as (
     from candidates
     where
         days_after_course > {{ var('regression_min_days_after_course') }}
-        and score >= end_of_course_score + {{ var('regression_mcid_points') }}
+        and score >= end_of_course_score + mcid_points
 
 ),
 

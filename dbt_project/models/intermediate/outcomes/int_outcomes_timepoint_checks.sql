@@ -5,43 +5,15 @@
 -- supplied timepoint is reported, else the earliest timepoint in course order.
 with
 
-outcomes as (
+scores as (
 
-    select * from {{ ref('stg_lake__outcomes') }}
-
-),
-
-instruments as (
-
-    select * from {{ ref('instruments') }}
+    select * from {{ ref('int_outcomes_matched') }}
 
 ),
 
 timepointed as (
 
     select * from {{ ref('int_outcomes_timepointed') }}
-
-),
-
-scores as (
-
-    select
-        outcomes.response_id,
-        outcomes.clinic_id,
-        outcomes.patient_key,
-        outcomes.session_id,
-        outcomes.instrument,
-        outcomes.timepoint as supplied_timepoint,
-        outcomes.score,
-        outcomes.collected_at,
-        outcomes.collected_on_local
-    from outcomes
-    inner join instruments
-        on outcomes.instrument = instruments.instrument
-    where
-        not outcomes.is_voided
-        and instruments.is_outcome
-        and outcomes.score is not null
 
 ),
 
@@ -78,7 +50,15 @@ first_choices as (
 checked as (
 
     select
-        scores.*,
+        scores.response_id,
+        scores.clinic_id,
+        scores.patient_key,
+        scores.session_id,
+        scores.instrument,
+        scores.supplied_timepoint,
+        scores.score,
+        scores.collected_at,
+        scores.collected_on_local,
         first_choices.timepoint as derived_timepoint,
         coalesce(first_choices.times_chosen, 0) as times_chosen
     from scores

@@ -3,48 +3,25 @@
 -- Matching: an outcome that names a session belongs to that session's course only; any other
 -- outcome is a candidate for every course of the same patient (outcomes carry no treatment
 -- area, so a score given while face and neck courses run together serves both), and the date
--- windows decide. Days are clinic-local dates; non-voided scores of outcome instruments only.
+-- windows decide. Days are clinic-local dates; the usable scores of int_outcomes_matched.
 -- Windows (dbt vars): baseline = latest score in [first session - 60 d, first session start]
 -- (has_baseline instruments only); end_of_course (completed courses only) = closest to
 -- last + 28 d within (last + 14, last + 60]; follow_up_3m/6m/12m = closest to
 -- last + 91/182/365 within +-30 d. Equally close scores: the earlier one wins.
 -- End-of-course and follow-up scores must be collected before the patient's next course on the
--- same treatment area starts: a later score reflects the new course (it may be its baseline).
+-- same treatment area starts (int_courses.next_course_first_session_at): a later score
+-- reflects the new course (it may be its baseline).
 with
 
-outcomes as (
+scores as (
 
-    select * from {{ ref('stg_lake__outcomes') }}
-
-),
-
-instruments as (
-
-    select * from {{ ref('instruments') }}
+    select * from {{ ref('int_outcomes_matched') }}
 
 ),
 
 courses as (
 
     select * from {{ ref('int_courses') }}
-
-),
-
-sessions as (
-
-    select * from {{ ref('int_sessions_coursed') }}
-
-),
-
-next_courses as (
-
-    select
-        *,
-        lead(first_session_at) over (
-            partition by patient_key, treatment_area
-            order by first_session_at asc nulls last, course_id asc nulls last
-        ) as next_course_first_session_at
-    from courses
 
 ),
 
@@ -82,32 +59,6 @@ timepoints as (
 
 ),
 
-scores as (
-
-    select
-        outcomes.response_id,
-        outcomes.patient_key,
-        outcomes.session_id,
-        outcomes.instrument,
-        coalesce(outcomes.rater, instruments.default_rater) as rater,
-        outcomes.timepoint as supplied_timepoint,
-        outcomes.score,
-        outcomes.collected_at,
-        outcomes.collected_on_local,
-        instruments.has_baseline,
-        sessions.course_id as session_course_id
-    from outcomes
-    inner join instruments
-        on outcomes.instrument = instruments.instrument
-    left join sessions
-        on outcomes.session_id = sessions.session_id
-    where
-        not outcomes.is_voided
-        and instruments.is_outcome
-        and outcomes.score is not null
-
-),
-
 course_scores as (
 
     select
@@ -135,7 +86,7 @@ course_scores as (
             as integer
         ) as days_from_last_session
     from scores
-    inner join next_courses as courses
+    inner join courses
         on
             scores.patient_key = courses.patient_key
             and (

@@ -3,8 +3,9 @@
 -- the responder rule of DOMAIN.md "Instruments":
 -- change = end - baseline; relative_reduction = (baseline - end) / baseline, null when the
 -- baseline is 0 (such courses are excluded from response and flagged); is_responder:
--- relative_reduction >= var responder_relative_reduction (mmasi, pigmentation_vas), end
--- score <= 2 (gais), end score >= 4 (satisfaction_5); null when it cannot be decided.
+-- relative_reduction >= 0.5 (mmasi, pigmentation_vas), end score <= 2 (gais), end score >= 4
+-- (satisfaction_5); null when it cannot be decided. Rules and thresholds: the `instruments`
+-- seed only (responder_rule, responder_threshold).
 with
 
 courses as (
@@ -60,11 +61,7 @@ course_instruments as (
         courses.first_session_at,
         courses.last_session_at,
         instruments.responder_rule,
-        case
-            when instruments.responder_rule = 'relative_reduction'
-                then cast({{ var('responder_relative_reduction') }} as double)
-            else instruments.responder_threshold
-        end as responder_threshold
+        instruments.responder_threshold
     from courses
     cross join instruments
     where instruments.is_outcome

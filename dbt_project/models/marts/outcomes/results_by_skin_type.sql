@@ -35,15 +35,41 @@ population as (
 
 ),
 
+-- each clinic and 'ALL' clinics x each concern and 'ALL' concerns (macros/rollup.sql)
+rollup_levels as (
+
+    {{ rollup_levels(['clinic_id', 'primary_concern']) }}
+
+),
+
+expanded as (
+
+    select
+        case
+            when rollup_levels.by_clinic_id then population.clinic_id else 'ALL'
+        end as clinic_key,
+        population.fitzpatrick,
+        population.skin_type,
+        case
+            when rollup_levels.by_primary_concern then population.primary_concern else 'ALL'
+        end as concern_key,
+        population.instrument,
+        population.change,
+        population.is_measured,
+        population.is_responder,
+        population.is_excluded_zero_baseline
+    from population
+    cross join rollup_levels
+
+),
+
 aggregated as (
 
     select
-        case when grouping(clinic_id) = 1 then 'ALL' else clinic_id end as clinic_key,
+        clinic_key,
         fitzpatrick,
         skin_type,
-        case
-            when grouping(primary_concern) = 1 then 'ALL' else primary_concern
-        end as concern_key,
+        concern_key,
         instrument,
         cast(count(*) as bigint) as courses,
         cast(sum(is_measured) as bigint) as courses_measured,
@@ -55,10 +81,8 @@ aggregated as (
         sum(cast(change as decimal(18, 6))) as change_sum,
         sum(cast(change as decimal(18, 6)) * cast(change as decimal(18, 6)))
             as change_sum_of_squares
-    from population
-    -- each clinic and all clinics, each concern and all concerns (grouping() marks 'ALL');
-    -- a plain column mixed with cube() runs on DuckDB and Spark >= 3.2
-    group by fitzpatrick, skin_type, instrument, cube(clinic_id, primary_concern)
+    from expanded
+    group by clinic_key, fitzpatrick, skin_type, concern_key, instrument
 
 ),
 

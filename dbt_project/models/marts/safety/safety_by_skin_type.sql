@@ -40,25 +40,11 @@ population as (
 ),
 
 -- Each session once per rollup level: by clinic and concern, by clinic ('ALL' concerns), by
--- concern ('ALL' clinics), and neither. Portable (no grouping sets) and every level counts
--- distinct patients and courses itself.
+-- concern ('ALL' clinics), and neither (macros/rollup.sql); every level counts distinct
+-- patients and courses itself.
 rollup_levels as (
 
-    select
-        true as by_clinic,
-        true as by_concern
-    union all
-    select
-        true as by_clinic,
-        false as by_concern
-    union all
-    select
-        false as by_clinic,
-        true as by_concern
-    union all
-    select
-        false as by_clinic,
-        false as by_concern
+    {{ rollup_levels(['clinic_id', 'primary_concern']) }}
 
 ),
 
@@ -66,12 +52,12 @@ expanded as (
 
     select
         case
-            when rollup_levels.by_clinic then population.clinic_id else 'ALL'
+            when rollup_levels.by_clinic_id then population.clinic_id else 'ALL'
         end as clinic_id,
         population.fitzpatrick,
         population.skin_type,
         case
-            when rollup_levels.by_concern then population.primary_concern else 'ALL'
+            when rollup_levels.by_primary_concern then population.primary_concern else 'ALL'
         end as primary_concern,
         population.session_id,
         population.patient_key,
