@@ -56,9 +56,7 @@ def run_checks(
     results += _unreadable_records(con, run_id, limits["records_unreadable"])
     results += _duplicate_shares(con, run_id, limits)
     results += _feed_volumes(con, run_id, limits)
-    results += _clinic_freshness(con, limits)
-    for check, sql in SHARE_CHECKS.items():
-        results.append(_share(con, check, sql, limits[check]))
+    results += _warehouse_measures(con, limits)
     if dbt_run_results and dbt_run_results.exists():
         results += _dbt_tests(dbt_run_results, limits["dbt_tests"])
     return results
@@ -305,65 +303,59 @@ def _feed_volumes(con, run_id: str, limits: dict) -> list[CheckResult]:
     return results
 
 
-def _clinic_freshness(con, limits: dict) -> list[CheckResult]:
-    limit = limits["clinic_freshness_days"]
+# Measured by dbt (int_quality_measures, with a dbt test per limit); recorded here with the
+# observed value, which a dbt test result does not carry.
+WAREHOUSE_MEASURES = (
+    "clinic_freshness_days",
+    "sessions_unknown_skin_type_share",
+    "orphan_sessions_share",
+    "fluence_out_of_range_share",
+    "timepoint_disagreement_share",
+)
+MEASURE_TEST = "within_quality_limit"
+
+
+def dbt_quality_vars(thresholds: dict[str, dict] | None = None) -> dict[str, dict]:
+    """The limits and severities of the warehouse measures, as the dbt vars their tests read."""
+    limits = thresholds or load_thresholds()
+    return {
+        "quality_limits": {name: limits[name]["max"] for name in WAREHOUSE_MEASURES},
+        "quality_severities": {
+            name: "error" if limits[name]["severity"] == "fatal" else "warn"
+            for name in WAREHOUSE_MEASURES
+        },
+    }
+
+
+def _warehouse_measures(con, limits: dict) -> list[CheckResult]:
     rows = con.execute(
-        """
-        select
-            sessions.clinic_id,
-            date_diff('day', max(cast(sessions.started_at_local as date)), max(as_of.as_of_date))
-        from marts.fct_sessions as sessions
-        cross join intermediate.int_as_of_date as as_of
-        group by sessions.clinic_id
-        order by sessions.clinic_id
-        """
+        "select check_name, subject, observed, measured"
+        " from intermediate.int_quality_measures order by check_name, subject"
     ).fetchall()
-    return [
-        _result(
-            "clinic_freshness_days",
-            limit,
-            days,
-            days <= limit["max"],
-            f"last completed session {days} day(s) before the as-of date",
-            subject=clinic,
-        )
-        for clinic, days in rows
-    ]
-
-
-SHARE_CHECKS = {
-    "sessions_unknown_skin_type_share": (
-        "select avg(case when fitzpatrick is null then 1.0 else 0.0 end), count(*)"
-        " from marts.fct_sessions"
-    ),
-    "orphan_sessions_share": (
-        "select avg(case when patients.patient_key is null then 1.0 else 0.0 end), count(*)"
-        " from marts.fct_sessions as sessions left join marts.dim_patients as patients"
-        " on sessions.patient_key = patients.patient_key"
-    ),
-    "fluence_out_of_range_share": (
-        "select avg(case when fluence_out_of_range then 1.0 else 0.0 end), count(*)"
-        " from marts.fct_sessions"
-    ),
-    "timepoint_disagreement_share": (
-        "select avg(case when finding = 'disagrees' then 1.0 else 0.0 end), count(*)"
-        " from intermediate.int_outcomes_timepoint_checks"
-        " where finding in ('agrees', 'disagrees')"
-    ),
-}
-
-
-def _share(con, check: str, sql: str, limit: dict) -> CheckResult:
-    share, rows = con.execute(sql).fetchone()
-    if not rows:
-        return _result(check, limit, None, True, "nothing to measure yet")
-    return _result(check, limit, share, share <= limit["max"], f"{share:.2%} of {rows:,}")
+    measured = {(check, subject): (observed, count) for check, subject, observed, count in rows}
+    results = []
+    for check in WAREHOUSE_MEASURES:
+        limit = limits[check]
+        found = [(subject, *value) for (name, subject), value in measured.items() if name == check]
+        for subject, observed, count in found:
+            if not count:
+                results.append(_result(check, limit, None, True, "nothing to measure yet"))
+                continue
+            passed = observed <= limit["max"]
+            if check == "clinic_freshness_days":
+                detail = f"last completed session {observed:.0f} day(s) before the as-of date"
+            else:
+                detail = f"{observed:.2%} of {count:,}"
+            results.append(_result(check, limit, observed, passed, detail, subject))
+    return results
 
 
 def _dbt_tests(run_results: Path, limit: dict) -> list[CheckResult]:
     results = []
     for test in json.loads(run_results.read_text())["results"]:
         if not test["unique_id"].startswith(("test.", "unit_test.")):
+            continue
+        if MEASURE_TEST in test["unique_id"]:  # recorded with its value by _warehouse_measures
             continue
         failures = test.get("failures") or 0
         status = test["status"]

@@ -135,3 +135,26 @@ def test_a_check_skipped_by_a_run_is_compared_with_the_last_run_that_made_it(tmp
         )
     assert [r.check for r in changed] == ["in_set"]
     assert previous == {"in_set": "fail", "freshness": "pass"}
+
+
+def test_the_warehouse_measures_are_dbt_tests_with_the_thresholds_limits(orphans_published):
+    """Each share is a dbt test on int_quality_measures whose limit and severity come from
+    thresholds.yml: the orphan share (1.0 > 0.02) warns in dbt as in ops.dq_results."""
+    import json
+
+    run_results = orphans_published.state / "dbt" / "target" / "run_results.json"
+    measures = {
+        result["unique_id"].split(".")[2]: result["status"]
+        for result in json.loads(run_results.read_text())["results"]
+        if "within_quality_limit" in result["unique_id"]
+    }
+    assert measures == {
+        "within_quality_limit_int_quality_measures_orphan_sessions_share": "warn",
+        "within_quality_limit_int_quality_measures_sessions_unknown_skin_type_share": "warn",
+        "within_quality_limit_int_quality_measures_fluence_out_of_range_share": "pass",
+        "within_quality_limit_int_quality_measures_timepoint_disagreement_share": "pass",
+        "within_quality_limit_int_quality_measures_clinic_freshness_days": "pass",
+    }
+    results = dq_results(orphans_published.warehouse)
+    assert results["sessions_unknown_skin_type_share"]["status"] == "fail"
+    assert not [name for name in results if "within_quality_limit" in name]
