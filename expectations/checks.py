@@ -3,6 +3,12 @@
 Each check has a severity from `thresholds.yml`: a failed `fatal` check stops the publish, a
 failed `warn` check is published as a finding. Every result, passed or not, goes to
 `ops.dq_results`, so a run can be compared with the one before it.
+
+Measures of the built warehouse are computed in dbt (`int_quality_measures`, each limit a dbt
+test) and only recorded here. The batch checks (whole files, duplicates, volumes, rejected
+shares, the suites' expectations) stay in Python because they read the ingest's own records
+(`ops.ingest_files`, `ops.quarantine`, `ops.ingest_findings`) of this run, which the lake keeps
+and dbt does not model.
 """
 
 from __future__ import annotations
