@@ -81,18 +81,22 @@ def _value_of(name: str) -> pl.Expr:
     return pl.lit(name) + quoted(name)
 
 
-@cache
 def suite_rules(feed_name: str, latest: date | None = None) -> tuple[Rule, ...]:
     """The feed's rules in the order their reasons are listed: column by column, as the
     contract lists them, then the key. Dates later than `latest` (by default
-    `latest_plausible()`) are out of range."""
+    `latest_plausible()`, today's) are out of range."""
+    return _suite_rules(feed_name, latest or latest_plausible())
+
+
+@cache  # per day: a long-running process must not keep yesterday's window
+def _suite_rules(feed_name: str, latest: date) -> tuple[Rule, ...]:
     feed = FEEDS[feed_name]
     rules: list[Rule] = []
     for column in feed.columns:
         if not column.pii:
             rules.extend(
                 replace(rule, quarantines=not column.informational, about=column.name)
-                for rule in _column_rules(feed, column, latest or latest_plausible())
+                for rule in _column_rules(feed, column, latest)
             )
     rules.append(_unique_versions(feed))
     return tuple(rules)

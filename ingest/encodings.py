@@ -8,6 +8,7 @@ suites to reject; an empty input is simply null (missing values are the suites' 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import polars as pl
 
@@ -64,6 +65,7 @@ def parse_code(
     return Parsed(value, _invalid(value, text))
 
 
+@cache  # every batch builds its lookup tables from the same few codes
 def code_spelling_of(code: str) -> str:
     """`code_spelling` of one Python string (for building lookup tables)."""
     return pl.select(code_spelling(pl.lit(code))).item()
