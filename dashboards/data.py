@@ -1,20 +1,29 @@
 """The dashboards' only way to the warehouse: short read-only queries against the published file.
 
 Each query opens its own read-only connection and closes it, so a refresh can publish a new
-file at any moment and the next query sees it.
+file at any moment and the next query sees it. Results are cached per published file (its
+path and modification time are part of the key), so a page answers from memory until the next
+publish. Everything a page shows a clinic manager passes through `disclosure.suppress` here,
+so tables, charts and downloads get the same small-cell suppression. A filtered rate uses the
+marts' own formulas: the refresh publishes them as SQL functions (`marts.wilson_low`, ...).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import streamlit as st
 
+from dashboards.disclosure import Disclosure, suppress
 from toning import config
 
 CACHE_SECONDS = 60
+CACHE_ENTRIES = 512
 
 
 class WarehouseMissing(Exception):
@@ -38,6 +47,118 @@ def query(sql: str, params: list | None = None, path: Path | None = None) -> pd.
     config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
     with duckdb.connect(str(path), read_only=True, config=config) as con:
         return con.execute(sql, params or []).df()
+
+
+def read(sql: str, params: tuple = ()) -> pd.DataFrame:
+    """`query`, answered from the cache until a refresh publishes a new warehouse."""
+    path = warehouse_path()
+    if not path.exists():
+        raise WarehouseMissing(f"No published warehouse at {path}: run `toning refresh` first.")
+    return _read(path, path.stat().st_mtime_ns, sql, tuple(params)).copy()
+
+
+@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
+def _read(path: Path, version: int, sql: str, params: tuple) -> pd.DataFrame:
+    return query(sql, list(params), path=path)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a manager narrowed a page to; empty means everything. Each query says which of its
+    columns a filter applies to (a course's period is its first session's clinic-local date)."""
+
+    clinics: tuple[str, ...] = ()
+    start: date | None = None
+    end: date | None = None
+    concerns: tuple[str, ...] = ()
+    areas: tuple[str, ...] = ()
+    laser_types: tuple[str, ...] = ()
+
+    def where(self, **columns: str) -> tuple[str, tuple]:
+        """A SQL condition (and its parameters) over the named columns: clinic=, day=,
+        concern=, area=, laser_type=; a filter whose column is not named is not applied."""
+        conditions, params = ["true"], []
+        for name, values in [
+            ("clinic", self.clinics),
+            ("concern", self.concerns),
+            ("area", self.areas),
+            ("laser_type", self.laser_types),
+        ]:
+            if values and name in columns:
+                conditions.append(f"{columns[name]} in ({', '.join('?' * len(values))})")
+                params.extend(values)
+        if "day" in columns and self.start is not None:
+            conditions.append(f"{columns['day']} >= ?")
+            params.append(self.start)
+        if "day" in columns and self.end is not None:
+            conditions.append(f"{columns['day']} <= ?")
+            params.append(self.end)
+        return " and ".join(conditions), tuple(params)
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    clinics: list[str]
+    first_day: date | None
+    last_day: date | None
+    concerns: list[str]
+    areas: list[str]
+    laser_types: list[str]
+    instruments: list[str]
+
+
+def filter_options() -> FilterOptions:
+    """The values a page's filters offer: those present in the published marts."""
+
+    def values(sql: str) -> list:
+        return read(sql).iloc[:, 0].dropna().tolist()
+
+    days = read(
+        "select min(started_on_local) as first_day, max(started_on_local) as last_day"
+        " from marts.fct_sessions"
+    ).iloc[0]
+    return FilterOptions(
+        clinics=values("select clinic_id from marts.dim_clinics order by 1"),
+        first_day=None if pd.isna(days.first_day) else days.first_day.date(),
+        last_day=None if pd.isna(days.last_day) else days.last_day.date(),
+        concerns=values("select distinct primary_concern from marts.fct_courses order by 1"),
+        areas=values("select distinct treatment_area from marts.fct_courses order by 1"),
+        laser_types=values("select distinct laser_type from marts.fct_courses order by 1"),
+        instruments=values(
+            "select instrument from reference.instruments where is_outcome order by 1"
+        ),
+    )
+
+
+def metric_definitions() -> dict[str, str]:
+    """Each metric's definition in plain words (dbt docs blocks `metric_<name>` in
+    dbt_project/models/_metrics.md), by name, from the manifest published with the warehouse."""
+    path = config.data_dir().dbt_manifest
+    if not path.exists():
+        return {}
+    return _metric_definitions(path, path.stat().st_mtime_ns)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _metric_definitions(path: Path, version: int) -> dict[str, str]:
+    docs = json.loads(path.read_text())["docs"].values()
+    return {
+        doc["name"].removeprefix("metric_"): doc["block_contents"].strip()
+        for doc in docs
+        if doc["name"].startswith("metric_")
+    }
+
+
+def run_history() -> pd.DataFrame:
+    """The latest refreshes, newest first, failed ones included (written by every refresh)."""
+    path = config.data_dir().run_history
+    columns = ["run_id", "started_at", "finished_at", "status", "duration_s", "error"]
+    if not path.exists():
+        return pd.DataFrame(columns=columns)
+    runs = pd.DataFrame(json.loads(path.read_text()))
+    for column in ("started_at", "finished_at"):
+        runs[column] = pd.to_datetime(runs[column])
+    return runs
 
 
 # Cached per warehouse path: the path is an argument so that it is part of the cache key.
@@ -145,3 +266,243 @@ def _informational_findings(path: Path) -> pd.DataFrame:
         """,
         path=path,
     )
+
+
+# --- Overview ----------------------------------------------------------------------------------
+
+OVERVIEW_DISCLOSURE = Disclosure(
+    counts=(
+        "patients",
+        "sessions",
+        "sessions_with_ae",
+        "serious_events",
+        "courses",
+        "courses_in_progress",
+        "courses_finished",
+        "courses_completed",
+        "courses_dropped_out",
+        "courses_measured",
+        "responders",
+    ),
+    rates={
+        "ae_session_rate": "sessions",
+        "completion_rate": "courses_finished",
+        "dropout_rate": "courses_finished",
+        "response_rate": "courses_measured",
+    },
+    patients="patients",
+)
+
+
+def overview_exact(filters: Filters, instrument: str) -> pd.DataFrame:
+    """One row: the period's activity, outcomes and safety (exact; `overview` suppresses).
+
+    Sessions count in the period of their clinic-local date, courses in that of their first
+    session, finished courses (completed or dropped out, initial and restart) and measured
+    courses in that of their last session, serious events in that of their onset.
+    """
+    sessions, sessions_params = filters.where(clinic="clinic_id", day="started_on_local")
+    started, started_params = filters.where(clinic="clinic_id", day="first_session_on_local")
+    clinic_only, clinic_params = filters.where(clinic="clinic_id")
+    finished, finished_params = filters.where(clinic="clinic_id", day="last_session_on_local")
+    serious, serious_params = filters.where(clinic="clinic_id", day="onset_on")
+    sql = f"""
+        with
+        sessions as (select * from marts.fct_sessions where {sessions}),
+        started as (select * from marts.fct_courses where {started}),
+        current_courses as (select * from marts.fct_courses where {clinic_only}),
+        finished as (
+            select * from marts.fct_courses
+            where course_type in ('initial', 'restart')
+                and status in ('completed', 'dropped_out') and {finished}
+        ),
+        measured as (
+            select * from marts.fct_course_outcomes
+            where status = 'completed' and instrument = ? and {finished}
+        ),
+        serious as (select * from marts.fct_side_effects where is_serious and {serious}),
+        counts as (
+            select
+                (select count(distinct patient_key) from sessions) as patients,
+                (select count(*) from sessions) as sessions,
+                (select count(*) filter (where has_adverse_event) from sessions)
+                    as sessions_with_ae,
+                (select count(*) from serious) as serious_events,
+                (select count(*) from started) as courses,
+                (select count(*) filter (where status = 'in_progress') from current_courses)
+                    as courses_in_progress,
+                (select count(*) from finished) as courses_finished,
+                (select count(*) filter (where status = 'completed') from finished)
+                    as courses_completed,
+                (select count(*) filter (where status = 'dropped_out') from finished)
+                    as courses_dropped_out,
+                (select count(is_responder) from measured) as courses_measured,
+                (select count(*) filter (where is_responder) from measured) as responders
+        )
+        select
+            *,
+            sessions_with_ae / nullif(sessions, 0) as ae_session_rate,
+            courses_completed / nullif(courses_finished, 0) as completion_rate,
+            courses_dropped_out / nullif(courses_finished, 0) as dropout_rate,
+            responders / nullif(courses_measured, 0) as response_rate
+        from counts
+    """
+    params = (
+        *sessions_params,
+        *started_params,
+        *clinic_params,
+        *finished_params,
+        instrument,
+        *finished_params,
+        *serious_params,
+    )
+    return read(sql, params)
+
+
+def overview(filters: Filters, instrument: str) -> pd.DataFrame:
+    return suppress(overview_exact(filters, instrument), OVERVIEW_DISCLOSURE)
+
+
+MONTHLY_DISCLOSURE = Disclosure(
+    counts=("patients", "sessions", "sessions_with_ae"),
+    rates={
+        "ae_session_rate": "sessions",
+        "ae_session_rate_ci_low": "sessions",
+        "ae_session_rate_ci_high": "sessions",
+    },
+    patients="patients",
+)
+
+
+def monthly_activity(filters: Filters) -> pd.DataFrame:
+    """Completed sessions, patients and the AE session rate (Wilson 95 % CI) per month."""
+    where, params = filters.where(clinic="clinic_id", day="started_on_local")
+    sql = f"""
+        with months as (
+            select
+                cast(date_trunc('month', started_on_local) as date) as month,
+                count(distinct patient_key) as patients,
+                count(*) as sessions,
+                count(*) filter (where has_adverse_event) as sessions_with_ae
+            from marts.fct_sessions
+            where {where}
+            group by all
+        )
+        select
+            *,
+            sessions_with_ae / sessions as ae_session_rate,
+            marts.wilson_low(sessions_with_ae, sessions) as ae_session_rate_ci_low,
+            marts.wilson_high(sessions_with_ae, sessions) as ae_session_rate_ci_high
+        from months
+        order by month
+    """
+    return suppress(read(sql, params), MONTHLY_DISCLOSURE)
+
+
+# --- Results by skin type ----------------------------------------------------------------------
+
+
+def results_by_skin_type_exact(filters: Filters, instrument: str) -> pd.DataFrame:
+    """Per skin type: completed courses (whose last session is in the period), measured
+    courses, responders and the response rate with its Wilson 95 % CI, and the mean change
+    from baseline with its t 95 % CI: results_by_skin_type's definitions (the same published
+    functions, the same exact decimal sums), on any filter."""
+    where, params = filters.where(
+        clinic="outcomes.clinic_id",
+        day="courses.last_session_on_local",
+        concern="outcomes.primary_concern",
+        area="outcomes.treatment_area",
+        laser_type="courses.laser_type",
+    )
+    sql = f"""
+        with
+        population as (
+            select outcomes.*
+            from marts.fct_course_outcomes as outcomes
+            inner join marts.fct_courses as courses on outcomes.course_id = courses.course_id
+            where outcomes.status = 'completed' and outcomes.instrument = ? and {where}
+        ),
+        aggregated as (
+            select
+                fitzpatrick,
+                marts.skin_type_label(fitzpatrick) as skin_type,
+                count(*) as courses,
+                count(distinct patient_key) as patients,
+                count(is_responder) as courses_measured,
+                count(*) filter (where is_responder) as responders,
+                count(change) as courses_with_change,
+                sum(cast(change as decimal(18, 6))) as change_sum,
+                sum(cast(change as decimal(18, 6)) * cast(change as decimal(18, 6)))
+                    as change_sum_of_squares
+            from population
+            group by all
+        ),
+        moments as (
+            select
+                *,
+                cast(change_sum as double) / nullif(courses_with_change, 0) as mean_change,
+                marts.sample_sd_from_sums(
+                    courses_with_change, change_sum, change_sum_of_squares
+                ) as change_sd
+            from aggregated
+        )
+        select
+            fitzpatrick,
+            skin_type,
+            courses,
+            patients,
+            courses_measured,
+            responders,
+            cast(responders as double) / nullif(courses_measured, 0) as response_rate,
+            marts.wilson_low(responders, courses_measured) as response_rate_ci_low,
+            marts.wilson_high(responders, courses_measured) as response_rate_ci_high,
+            courses_with_change,
+            mean_change,
+            mean_change - marts.t_half_width(change_sd, courses_with_change, t.t_975)
+                as mean_change_ci_low,
+            mean_change + marts.t_half_width(change_sd, courses_with_change, t.t_975)
+                as mean_change_ci_high
+        from moments
+        left join reference.t_quantiles as t
+            on moments.courses_with_change - 1 = t.degrees_of_freedom
+        order by fitzpatrick nulls last
+    """
+    return read(sql, (instrument, *params))
+
+
+RESULTS_DISCLOSURE = Disclosure(
+    counts=(
+        "courses",
+        "patients",
+        "courses_measured",
+        "responders",
+        "courses_with_change",
+        "satisfaction_measured",
+        "satisfied",
+    ),
+    rates={
+        "response_rate": "courses_measured",
+        "response_rate_ci_low": "courses_measured",
+        "response_rate_ci_high": "courses_measured",
+        "mean_change": "courses_with_change",
+        "mean_change_ci_low": "courses_with_change",
+        "mean_change_ci_high": "courses_with_change",
+        "satisfaction_rate": "satisfaction_measured",
+    },
+    patients="patients",
+)
+SATISFACTION = "satisfaction_5"
+
+
+def results_by_skin_type(filters: Filters, instrument: str) -> pd.DataFrame:
+    """Per skin type, the instrument's results and the share of satisfied patients."""
+    results = results_by_skin_type_exact(filters, instrument)
+    satisfaction = results_by_skin_type_exact(filters, SATISFACTION).rename(
+        columns={
+            "courses_measured": "satisfaction_measured",
+            "responders": "satisfied",
+            "response_rate": "satisfaction_rate",
+        }
+    )[["skin_type", "satisfaction_measured", "satisfied", "satisfaction_rate"]]
+    merged = results.merge(satisfaction, on="skin_type", how="left")
+    return suppress(merged, RESULTS_DISCLOSURE)

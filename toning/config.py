@@ -104,6 +104,17 @@ class DataDir:
         return self.root / "data_docs"
 
     @property
+    def dbt_manifest(self) -> Path:
+        """dbt's manifest of the published warehouse: model and column docs, metric definitions."""
+        return self.root / "dbt_manifest.json"
+
+    @property
+    def run_history(self) -> Path:
+        """The latest refreshes, failed ones included, as JSON: a failed run never reaches the
+        published warehouse, yet the dashboards must show it."""
+        return self.root / "refresh_history.json"
+
+    @property
     def lock_file(self) -> Path:
         return self.state / "refresh.lock"
 

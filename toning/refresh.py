@@ -121,6 +121,7 @@ def run_refresh(
             if full:
                 rebuild.commit(data)
                 progress("full rebuild: the rebuilt lake and identity store are now in use")
+            os.replace(data.build_dir / data.dbt_manifest.name, data.dbt_manifest)
             os.replace(data.build_dir / data.warehouse.name, data.warehouse)
             progress(f"published {data.warehouse}")
         except BaseException as error:
@@ -195,6 +196,9 @@ def _build(data: DataDir, lake_path: Path, dbt_project: Path, progress: Progress
             f"dbt build failed (exit {result.returncode}); nothing was published.\n"
             f"{result.output_tail}"
         )
+    shutil.copyfile(
+        result.run_results_path.with_name("manifest.json"), data.build_dir / data.dbt_manifest.name
+    )
     progress(f"dbt build: done in {result.elapsed_s:.1f} s")
     return result
 
@@ -285,6 +289,25 @@ def _record_run_end(
             " error = ? where run_id = ?",
             values,
         )
+        _write_run_history(con, data.run_history)
+
+
+RUN_HISTORY_LENGTH = 30
+
+
+def _write_run_history(con, path: Path) -> None:
+    """The latest runs, newest first, replaced atomically (a reader sees the old or the new)."""
+    cursor = con.execute(
+        "select run_id, started_at, finished_at, status, full_rebuild, files_new, rows_loaded,"
+        " rows_quarantined, duration_s, error from ops.refresh_runs"
+        " order by started_at desc limit ?",
+        [RUN_HISTORY_LENGTH],
+    )
+    names = [column[0] for column in cursor.description]
+    runs = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    scratch = path.with_name(path.name + ".tmp")
+    scratch.write_text(json.dumps(runs, default=str, indent=1))
+    os.replace(scratch, path)
 
 
 def _first_line(error: BaseException) -> str:

@@ -36,3 +36,14 @@
         coalesce({{ t_975 }}, 1.959963984540054) * {{ sd }} / sqrt(cast({{ n }} as double))
     end
 {%- endmacro -%}
+
+{#-
+    Sample standard deviation from a count, a sum and a sum of squares (exact decimals in, a
+    double out): sqrt((n * sum_sq - sum^2) / (n (n - 1))). Null when n < 2.
+-#}
+{%- macro sample_sd_from_sums(n, total, sum_of_squares) -%}
+    case when {{ n }} > 1 then sqrt(
+        cast({{ n }} * {{ sum_of_squares }} - {{ total }} * {{ total }} as double)
+        / ({{ n }} * ({{ n }} - 1.0))
+    ) end
+{%- endmacro -%}

@@ -1,6 +1,7 @@
 -- One row per treatment course (see int_courses for the rules), with side-effect flags: a
 -- course has an adverse (pigmentary, serious) event when any of its sessions has one
--- (int_sessions_ae_flagged).
+-- (int_sessions_ae_flagged). A course's laser type is the one laser type of all its sessions'
+-- devices, `mixed` when they differ, null when no device is known.
 with
 
 courses as (
@@ -18,6 +19,24 @@ sessions as (
 ae_flags as (
 
     select * from {{ ref('int_sessions_ae_flagged') }}
+
+),
+
+fluence_checked as (
+
+    select * from {{ ref('int_sessions_fluence_checked') }}
+
+),
+
+course_laser_types as (
+
+    select
+        course_id,
+        case
+            when count(distinct laser_type) > 1 then 'mixed' else max(laser_type)
+        end as laser_type
+    from fluence_checked
+    group by course_id
 
 ),
 
@@ -50,6 +69,7 @@ final as (
         courses.fitzpatrick_is_range,
         courses.fitzpatrick_source,
         courses.primary_concern,
+        course_laser_types.laser_type,
         courses.first_session_at,
         courses.last_session_at,
         courses.first_session_on_local,
@@ -67,6 +87,8 @@ final as (
     from courses
     left join course_ae_flags
         on courses.course_id = course_ae_flags.course_id
+    left join course_laser_types
+        on courses.course_id = course_laser_types.course_id
 
 )
 

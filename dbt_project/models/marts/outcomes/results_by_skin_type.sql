@@ -94,15 +94,8 @@ moments as (
             when courses_with_change > 0
                 then cast(change_sum as double) / courses_with_change
         end as mean_change,
-        case
-            when courses_with_change > 1
-                then sqrt(
-                    cast(
-                        courses_with_change * change_sum_of_squares - change_sum * change_sum
-                        as double
-                    ) / (courses_with_change * (courses_with_change - 1.0))
-                )
-        end as change_sd
+        {{ sample_sd_from_sums('courses_with_change', 'change_sum', 'change_sum_of_squares') }}
+            as change_sd
     from aggregated
 
 ),
