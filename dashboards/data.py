@@ -317,8 +317,10 @@ def overview_exact(filters: Filters, instrument: str) -> pd.DataFrame:
                 and status in ('completed', 'dropped_out') and {finished}
         ),
         measured as (
-            select * from marts.fct_course_outcomes
-            where status = 'completed' and instrument = ? and {finished}
+            select outcomes.*
+            from marts.fct_course_outcomes as outcomes
+            inner join finished on outcomes.course_id = finished.course_id
+            where outcomes.status = 'completed' and outcomes.instrument = ?
         ),
         serious as (select * from marts.fct_side_effects where is_serious and {serious}),
         counts as (
@@ -353,7 +355,6 @@ def overview_exact(filters: Filters, instrument: str) -> pd.DataFrame:
         *clinic_params,
         *finished_params,
         instrument,
-        *finished_params,
         *serious_params,
     )
     return read(sql, params)
@@ -506,3 +507,55 @@ def results_by_skin_type(filters: Filters, instrument: str) -> pd.DataFrame:
     )[["skin_type", "satisfaction_measured", "satisfied", "satisfaction_rate"]]
     merged = results.merge(satisfaction, on="skin_type", how="left")
     return suppress(merged, RESULTS_DISCLOSURE)
+
+
+# --- Data quality ------------------------------------------------------------------------------
+
+FRESHNESS_FEEDS = {
+    "sessions": ("staging.stg_lake__sessions", "started_on_local"),
+    "consultations": ("staging.stg_lake__consultations", "consulted_on_local"),
+    "outcomes": ("staging.stg_lake__outcomes", "collected_on_local"),
+    "side_effects": ("staging.stg_lake__side_effects", "onset_on"),
+}
+
+
+def freshness() -> pd.DataFrame:
+    """Per clinic and dated feed: the latest record's clinic-local date and how many days it
+    lies behind the warehouse's as-of date (the latest date in any feed). A clinic whose
+    export stopped shows a growing gap."""
+    per_feed = " union all ".join(
+        f"select clinic_id, '{feed}' as feed, max({day}) as latest_record_on, count(*) as records"
+        f" from {table} where not is_voided group by clinic_id"
+        for feed, (table, day) in FRESHNESS_FEEDS.items()
+    )
+    return read(
+        f"""
+        with per_feed as ({per_feed})
+        select
+            per_feed.clinic_id,
+            per_feed.feed,
+            per_feed.latest_record_on,
+            date_diff('day', per_feed.latest_record_on, as_of.as_of_date) as days_behind,
+            per_feed.records
+        from per_feed
+        cross join intermediate.int_as_of_date as as_of
+        order by days_behind desc, clinic_id, feed
+        """
+    )
+
+
+def files_received() -> pd.DataFrame:
+    """Per feed: files received, the latest arrival and its status."""
+    return read(
+        """
+        select
+            feed,
+            count(*) as files,
+            max(loaded_at) as last_received_at,
+            arg_max(path, loaded_at) as last_file,
+            arg_max(status, loaded_at) as last_file_status
+        from ops.ingest_files
+        group by feed
+        order by feed
+        """
+    )

@@ -103,4 +103,6 @@ def _neutralise(value: object) -> object:
 
 
 def spreadsheet_safe_csv(frame: pd.DataFrame) -> str:
-    return spreadsheet_safe(frame).to_csv(index=False)
+    # CRLF line ends (RFC 4180) make the writer quote a cell holding a lone carriage return,
+    # which would otherwise start a new row in a spreadsheet.
+    return spreadsheet_safe(frame).to_csv(index=False, lineterminator="\r\n")

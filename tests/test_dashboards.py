@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import socket
 import subprocess
 import sys
@@ -10,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import CLINICS_CSV, SESSION_HEADER, session_row
@@ -20,15 +24,24 @@ APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "app.py")
 TONING = Path(sys.executable).parent / "toning"
 
 
+# A clinic id a spreadsheet would run as a formula: it must reach every CSV download as text.
+FORMULA_CLINIC = '=HYPERLINK("http://evil.example","x")'
+PAGE_FILES = re.findall(r'st\.Page\(\s*"([^"]+)"', (Path(APP).read_text()))
+
+
 @pytest.fixture(scope="module")
 def published(tmp_path_factory) -> DataDir:
     root = tmp_path_factory.mktemp("dashboard")
     landing = root / "landing"
     (landing / "clinics").mkdir(parents=True)
     (landing / "sessions").mkdir()
-    (landing / "clinics" / "clinics.csv").write_text(CLINICS_CSV)
+    quoted = '"' + FORMULA_CLINIC.replace('"', '""') + '"'
+    (landing / "clinics" / "clinics.csv").write_text(
+        CLINICS_CSV + f"{quoted},Formula Clinic,Nowhere,UTC,iso,2020-01-01,2026-01-01T00:00:00Z\n"
+    )
     rows = [session_row(f"S{i}", started_at=f"2026-03-{i + 1:02d}T10:00:00") for i in range(3)]
     rows.append(session_row("S9", treatment_area="scalp"))  # quarantined at the door
+    rows.append(session_row("S8", clinic_id=quoted, patient_ref="MRN-8"))
     (landing / "sessions" / "s.csv").write_text("\n".join([SESSION_HEADER, *rows]) + "\n")
     # A one-row addendum whose only row has an unknown laser type: a warning, not a block.
     (landing / "devices").mkdir()
@@ -46,17 +59,49 @@ def published(tmp_path_factory) -> DataDir:
     return data
 
 
-def test_the_overview_shows_what_the_warehouse_holds(published, monkeypatch):
+def test_the_overview_shows_the_period_and_the_refresh(published, monkeypatch):
     monkeypatch.setenv("TONING_DATA_DIR", str(published.root))
     page = AppTest.from_file(APP, default_timeout=30).run()
     assert not page.exception
     metrics = {metric.label: metric.value for metric in page.metric}
-    assert metrics["Completed sessions"] == "3"
-    assert metrics["Treatment courses"] == "1"
-    table = page.dataframe[0].value
-    sessions = table[(table["schema"] == "marts") & (table["table"] == "fct_sessions")]
-    assert sessions["rows"].tolist() == [3]
-    assert "Last published refresh" in page.caption[0].value
+    # Four completed sessions of two patients: small counts, shown as <11 to a manager.
+    assert metrics["Completed sessions"] == "<11"
+    assert metrics["Courses started"] == "<11"
+    assert metrics["Completion rate"] == "–"  # no finished course, no rate
+    assert "Data as of the refresh" in page.caption[0].value
+
+
+def test_every_csv_download_is_safe_in_a_spreadsheet(published, monkeypatch):
+    """Every page's every download: no cell a spreadsheet would run as a formula, and the
+    landing zone's formula-like clinic id arrives as plain text."""
+    monkeypatch.setenv("TONING_DATA_DIR", str(published.root))
+    downloads: dict[str, str] = {}
+    real_download_button = st.download_button
+
+    def recording_download_button(label, data, file_name=None, *args, **kwargs):
+        downloads[file_name] = data
+        return real_download_button(label, data, file_name, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", recording_download_button)
+    page = AppTest.from_file(APP, default_timeout=60).run()
+    for page_file in PAGE_FILES:
+        page.switch_page(page_file).run()
+        assert not page.exception, page_file
+    assert "freshness.csv" in downloads and "monthly_activity.csv" in downloads
+    formula_starts = ("=", "+", "-", "@", "\t", "\r")
+    for file_name, text in downloads.items():
+        cells = [cell for row in csv.reader(io.StringIO(text, newline="")) for cell in row]
+        live = [cell for cell in cells if cell.startswith(formula_starts) and not _number(cell)]
+        assert not live, f"{file_name}: {live[:3]}"
+    assert "'" + FORMULA_CLINIC in downloads["freshness.csv"].replace('""', '"')
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def test_the_data_quality_page_shows_findings_and_quarantine(published, monkeypatch):
@@ -66,7 +111,7 @@ def test_the_data_quality_page_shows_findings_and_quarantine(published, monkeypa
     assert not page.exception
     assert page.title[0].value == "Data quality"
     metrics = {metric.label: metric.value for metric in page.metric}
-    findings = page.dataframe[0].value
+    findings = next(f.value for f in page.dataframe if "check_name" in f.value.columns)
     # The sessions' patients never arrived (a warning), and one session was quarantined.
     assert metrics["Warnings"] == str(len(findings)) and len(findings) >= 2
     assert "orphan_sessions_share" in findings["check_name"].tolist()

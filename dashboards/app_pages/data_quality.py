@@ -1,27 +1,29 @@
 """Data quality: what the latest refresh found, what changed since, and what was quarantined."""
 
-import pandas as pd
 import streamlit as st
 
-from dashboards import data
-
-
-def downloadable(table: pd.DataFrame, what: str, file_name: str) -> None:
-    st.dataframe(table, hide_index=True, width="stretch")
-    st.download_button(
-        f"Download {what} as CSV", table.to_csv(index=False), file_name, mime="text/csv"
-    )
-
+from dashboards import data, ui
+from dashboards.disclosure import spreadsheet_safe_csv
 
 st.title("Data quality")
 
-try:
+st.subheader("Latest refreshes")
+st.caption(
+    "Every refresh of this data folder, newest first, failed ones included: a failed refresh "
+    "publishes nothing, and the pages keep showing the last published warehouse."
+)
+runs = data.run_history()
+if runs.empty:
+    st.info("No refresh has run on this data folder yet: run `toning refresh`.")
+else:
+    ui.table(runs, "the refresh history", "refresh_history.csv")
+
+with ui.page_data():
     results = data.quality_results()
     quarantined = data.quarantine_summary()
     set_aside = data.informational_findings()
-except data.WarehouseMissing as missing:
-    st.warning(str(missing))
-    st.stop()
+    fresh = data.freshness()
+    received = data.files_received()
 
 if results.empty:
     st.info("No data-quality results yet: they appear after the first refresh.")
@@ -52,10 +54,21 @@ shown = ["severity", "change", "source", "check_name", "subject", "observed", "t
 st.dataframe(failed[shown], hide_index=True, width="stretch")
 st.download_button(
     "Download every result of this refresh as CSV",
-    results.to_csv(index=False),
+    spreadsheet_safe_csv(results),
     "data_quality_results.csv",
     mime="text/csv",
+    icon=":material/download:",
 )
+
+st.subheader("Freshness per clinic and feed")
+st.caption(
+    "The latest record of each clinic in each dated feed, and how many days it lies behind the "
+    "warehouse's as-of date (the latest date in any feed): a clinic whose export stopped falls "
+    "behind. The clinic_freshness_days check above warns past its limit."
+)
+ui.table(fresh, "freshness", "freshness.csv")
+st.caption("Files received per feed, and the latest one.")
+ui.table(received, "files received", "files_received.csv")
 
 moved = results[results["change"].isin(["newly failing", "fixed"])]
 if not moved.empty:
@@ -67,7 +80,7 @@ st.caption(
     "Records held back at the ingest door, per feed, reason and the expectation they broke. "
     "They are kept in ops.quarantine with their record number; nothing is dropped."
 )
-downloadable(quarantined, "quarantine counts", "quarantine_counts.csv")
+ui.table(quarantined, "quarantine counts", "quarantine_counts.csv")
 
 st.subheader("Informational values set aside")
 st.caption(
@@ -78,7 +91,7 @@ st.caption(
 if set_aside.empty:
     st.info("Every informational value received so far was readable.")
 else:
-    downloadable(set_aside, "set-aside counts", "informational_values_set_aside.csv")
+    ui.table(set_aside, "set-aside counts", "informational_values_set_aside.csv")
 
 docs = data.data_docs_index()
 if docs.exists():

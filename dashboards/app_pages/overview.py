@@ -1,40 +1,116 @@
-"""Overview: is the warehouse there, how fresh is it, and what does it hold."""
+"""Overview: how the clinics are doing in the period, and whether the numbers are fresh."""
 
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
-from dashboards import data
+from dashboards import data, ui
 
-st.title("Laser toning outcomes")
+st.title("Overview")
 
-try:
-    runs = data.last_refresh()
-    counts = data.table_row_counts()
-except data.WarehouseMissing as missing:
-    st.warning(str(missing))
-    st.stop()
 
-if runs.empty:
-    st.info("The warehouse has not been published by a refresh yet.")
-else:
-    run = runs.iloc[0]
-    st.caption(
-        f"Last published refresh {run.run_id}, finished {run.finished_at:%Y-%m-%d %H:%M} UTC"
+def refresh_status() -> None:
+    """The latest refresh; a failed one is said loudly, with what the pages still show."""
+    runs = data.run_history()
+    if runs.empty:
+        st.caption("No refresh has been recorded in this data folder yet.")
+        return
+    latest = runs.iloc[0]
+    published = runs[runs["status"] == "published"]
+    if latest.status == "published":
+        st.caption(
+            f"Data as of the refresh {latest.run_id}, published "
+            f"{latest.finished_at:%Y-%m-%d %H:%M} UTC."
+        )
+        return
+    shown = (
+        f"these pages still show the warehouse published by {published.iloc[0].run_id} "
+        f"on {published.iloc[0].finished_at:%Y-%m-%d %H:%M} UTC"
+        if not published.empty
+        else "nothing has been published yet"
+    )
+    st.error(
+        f"The last refresh ({latest.run_id}, started {latest.started_at:%Y-%m-%d %H:%M} UTC) "
+        f"{latest.status}: {latest.error or 'no reason recorded'}. Nothing from it was "
+        f"published; {shown}. The Data quality page lists its findings.",
+        icon=":material/error:",
     )
 
-marts = counts[counts["schema"] == "marts"].set_index("table")["rows"]
-columns = st.columns(3)
-for column, (table, label) in zip(
-    columns,
-    [
-        ("fct_sessions", "Completed sessions"),
-        ("fct_courses", "Treatment courses"),
-        ("dim_patients", "Patients"),
-    ],
-    strict=True,
-):
-    column.metric(label, f"{int(marts.get(table, 0)):,}")
 
-st.subheader("Rows per table")
-st.caption("Every table in the published warehouse and its row count.")
-st.dataframe(counts, hide_index=True, width="stretch")
-st.download_button("Download as CSV", counts.to_csv(index=False), "row_counts.csv", mime="text/csv")
+def headline(totals: pd.Series, instrument: str) -> None:
+    first = st.columns(4)
+    ui.metric(first[0], "Patients treated", ui.count(totals.patients), "patients")
+    ui.metric(first[1], "Completed sessions", ui.count(totals.sessions), "sessions")
+    ui.metric(first[2], "Courses started", ui.count(totals.courses), "courses")
+    ui.metric(
+        first[3], "Courses in progress", ui.count(totals.courses_in_progress), "courses_in_progress"
+    )
+    second = st.columns(5)
+    ui.metric(second[0], "Completion rate", ui.percent(totals.completion_rate), "completion_rate")
+    ui.metric(second[1], "Dropout rate", ui.percent(totals.dropout_rate), "dropout_rate")
+    ui.metric(
+        second[2],
+        f"Response rate ({instrument})",
+        ui.percent(totals.response_rate),
+        "response_rate",
+    )
+    ui.metric(second[3], "AE session rate", ui.percent(totals.ae_session_rate), "ae_session_rate")
+    ui.metric(second[4], "Serious events", ui.count(totals.serious_events), "serious_events")
+
+
+def trends(months: pd.DataFrame) -> None:
+    sessions = pd.to_numeric(months["sessions"], errors="coerce")
+    left, right = st.columns(2)
+    volume = px.bar(
+        months.assign(sessions=sessions),
+        x="month",
+        y="sessions",
+        title="Completed sessions per month",
+        labels={"month": "Month", "sessions": "Completed sessions"},
+    )
+    left.plotly_chart(volume, width="stretch")
+    rate = go.Figure(
+        [
+            go.Scatter(
+                x=list(months["month"]) + list(months["month"])[::-1],
+                y=list(months["ae_session_rate_ci_high"] * 100)
+                + list(months["ae_session_rate_ci_low"] * 100)[::-1],
+                fill="toself",
+                line={"width": 0},
+                name="95 % CI",
+                opacity=0.25,
+            ),
+            go.Scatter(
+                x=months["month"], y=months["ae_session_rate"] * 100, name="AE session rate"
+            ),
+        ]
+    )
+    rate.update_layout(
+        title="AE session rate per month (95 % Wilson CI)",
+        xaxis_title="Month",
+        yaxis_title="Sessions with an adverse event (%)",
+    )
+    right.plotly_chart(rate, width="stretch")
+
+
+refresh_status()
+with ui.page_data():
+    filters = ui.filters(show=("clinic", "period"))
+    instrument = ui.instrument()
+    totals = data.overview(filters, instrument).iloc[0]
+    months = data.monthly_activity(filters)
+
+if months.empty:
+    st.info("No completed sessions in this period for these clinics: widen the period or clinics.")
+    st.stop()
+st.caption(
+    "Sessions and patients count in the period of the session; courses started in that of "
+    "their first session; completion, dropout and response in that of the course's last "
+    "session; serious events in that of their onset. Hover a label for its definition."
+)
+headline(totals, instrument)
+st.subheader("Monthly trends")
+trends(months)
+ui.suppression_note()
+ui.table(months, "the monthly figures", "monthly_activity.csv")
