@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -26,6 +28,8 @@ class BenchReport:
     dbt_s: float
     rows_loaded: int
     peak_memory_mib: float  # the largest of this process and dbt's
+    # per page: its data-load time on the first visit and warm (p50, p95), in ms
+    dashboard_pages: dict[str, dict[str, float]]
 
 
 def run_bench(tier: str, progress: Progress = lambda _: None) -> BenchReport:
@@ -34,7 +38,10 @@ def run_bench(tier: str, progress: Progress = lambda _: None) -> BenchReport:
         started = time.monotonic()
         generated = generate_landing(tier, landing, progress=progress)
         generate_s = time.monotonic() - started
-        result = run_refresh(landing, DataDir(Path(scratch) / "data"), progress=progress)
+        data = DataDir(Path(scratch) / "data")
+        result = run_refresh(landing, data, progress=progress)
+        progress("dashboards: timing each page's data load")
+        pages = time_dashboard_pages(data)
     peak_kib = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
@@ -50,7 +57,20 @@ def run_bench(tier: str, progress: Progress = lambda _: None) -> BenchReport:
         dbt_s=round(result.dbt_seconds, 2),
         rows_loaded=result.ingest.total("rows_loaded"),
         peak_memory_mib=round(peak_kib / 1024, 1),
+        dashboard_pages=pages,
     )
+
+
+def time_dashboard_pages(data: DataDir) -> dict[str, dict[str, float]]:
+    """Each dashboard page's data-load time over the bench's warehouse, measured in a process
+    of its own (dashboards/timing.py runs the real pages)."""
+    finished = subprocess.run(
+        [sys.executable, "-m", "dashboards.timing", str(data.root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
 def write_report(report: BenchReport, out: Path | None) -> str:

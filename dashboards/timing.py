@@ -1,0 +1,63 @@
+"""How long each page's data takes to load: `python -m dashboards.timing DATA_DIR` prints JSON.
+
+Each page of the app's navigation runs for real (Streamlit's AppTest, no browser), first visit
+and then warm visits; the time spent inside `data.read` (the warehouse queries and the cache) is
+the page's data-load time. `toning bench` runs this in its own process and reports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from dashboards import data
+
+APP = Path(__file__).resolve().parent / "app.py"
+WARM_VISITS = 5
+
+
+def page_files() -> list[str]:
+    """The pages in the app's navigation, in order."""
+    return re.findall(r'st\.Page\(\s*"([^"]+)"', APP.read_text())
+
+
+def time_pages(warm_visits: int = WARM_VISITS) -> dict[str, dict[str, float]]:
+    spent: list[float] = []
+    real_read = data.read
+
+    def timed_read(sql: str, params: tuple = ()):
+        started = time.perf_counter()
+        try:
+            return real_read(sql, params)
+        finally:
+            spent.append(time.perf_counter() - started)
+
+    data.read = timed_read
+    app = AppTest.from_file(str(APP), default_timeout=300)
+    timings = {}
+    for page in page_files():
+        visits = []
+        for _ in range(1 + warm_visits):
+            spent.clear()
+            app.switch_page(page).run()
+            visits.append(sum(spent) * 1000)
+        warm = sorted(visits[1:])
+        timings[Path(page).stem] = {
+            "first_visit_ms": round(visits[0], 1),
+            "warm_p50_ms": round(statistics.median(warm), 1),
+            "warm_p95_ms": round(warm[max(0, round(0.95 * len(warm)) - 1)], 1),
+            "raised": bool(app.exception),
+        }
+    return timings
+
+
+if __name__ == "__main__":
+    os.environ["TONING_DATA_DIR"] = sys.argv[1]
+    print(json.dumps(time_pages()))
