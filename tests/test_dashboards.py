@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import socket
 import subprocess
@@ -181,3 +182,18 @@ def test_serve_prints_the_url_and_serves_the_app(published):
         server.terminate()
         output, _ = server.communicate(timeout=30)
     assert f"http://localhost:{port}" in output
+
+
+def test_the_bench_times_every_page_of_the_navigation(published):
+    """`toning bench`'s page timing runs each real page in its own process and times its data."""
+    timings = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "dashboards.timing", str(published.root)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()[-1]
+    )
+    assert list(timings) == [Path(page).stem for page in PAGE_FILES]
+    assert not [page for page, timing in timings.items() if timing["raised"]]
+    assert timings["overview"]["first_visit_ms"] > 0
