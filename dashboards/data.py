@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from dashboards.disclosure import Disclosure, suppress
+from dashboards.disclosure import SMALLEST_SHOWN, Disclosure, suppress
 from toning import config
 
 CACHE_ENTRIES = 512
@@ -239,19 +239,7 @@ OVERVIEW_DISCLOSURE = Disclosure(
 )
 
 
-def overview_exact(filters: Filters, instrument: str) -> pd.DataFrame:
-    """One row: the period's activity, outcomes and safety (exact; `overview` suppresses).
-
-    Sessions count in the period of their clinic-local date, courses in that of their first
-    session, finished courses (completed or dropped out, initial and restart) and measured
-    courses in that of their last session, serious events in that of their onset.
-    """
-    sessions, sessions_params = filters.where(clinic="clinic_id", day="started_on_local")
-    started, started_params = filters.where(clinic="clinic_id", day="first_session_on_local")
-    clinic_only, clinic_params = filters.where(clinic="clinic_id")
-    finished, finished_params = filters.where(clinic="clinic_id", day="last_session_on_local")
-    serious, serious_params = filters.where(clinic="clinic_id", day="onset_on")
-    sql = f"""
+OVERVIEW_SQL = """
         with
         sessions as (select * from marts.fct_sessions where {sessions}),
         started as (select * from marts.fct_courses where {started}),
@@ -293,7 +281,28 @@ def overview_exact(filters: Filters, instrument: str) -> pd.DataFrame:
             courses_dropped_out / nullif(courses_finished, 0) as dropout_rate,
             responders / nullif(courses_measured, 0) as response_rate
         from counts
+"""
+
+
+def overview_exact(filters: Filters, instrument: str) -> pd.DataFrame:
+    """One row: the period's activity, outcomes and safety (exact; `overview` suppresses).
+
+    Sessions count in the period of their clinic-local date, courses in that of their first
+    session, finished courses (completed or dropped out, initial and restart) and measured
+    courses in that of their last session, serious events in that of their onset.
     """
+    sessions, sessions_params = filters.where(clinic="clinic_id", day="started_on_local")
+    started, started_params = filters.where(clinic="clinic_id", day="first_session_on_local")
+    clinic_only, clinic_params = filters.where(clinic="clinic_id")
+    finished, finished_params = filters.where(clinic="clinic_id", day="last_session_on_local")
+    serious, serious_params = filters.where(clinic="clinic_id", day="onset_on")
+    sql = OVERVIEW_SQL.format(
+        sessions=sessions,
+        started=started,
+        clinic_only=clinic_only,
+        finished=finished,
+        serious=serious,
+    )
     params = (
         *sessions_params,
         *started_params,
@@ -348,19 +357,7 @@ def monthly_activity(filters: Filters) -> pd.DataFrame:
 # --- Results by skin type ----------------------------------------------------------------------
 
 
-def results_by_skin_type_exact(filters: Filters, instrument: str) -> pd.DataFrame:
-    """Per skin type: completed courses (whose last session is in the period), measured
-    courses, responders and the response rate with its Wilson 95 % CI, and the mean change
-    from baseline with its t 95 % CI: results_by_skin_type's definitions (the same published
-    functions, the same exact decimal sums), on any filter."""
-    where, params = filters.where(
-        clinic="outcomes.clinic_id",
-        day="courses.last_session_on_local",
-        concern="outcomes.primary_concern",
-        area="outcomes.treatment_area",
-        laser_type="courses.laser_type",
-    )
-    sql = f"""
+RESULTS_BY_SKIN_TYPE_SQL = """
         with
         population as (
             select outcomes.*
@@ -412,7 +409,22 @@ def results_by_skin_type_exact(filters: Filters, instrument: str) -> pd.DataFram
         left join reference.t_quantiles as t
             on moments.courses_with_change - 1 = t.degrees_of_freedom
         order by fitzpatrick nulls last
-    """
+"""
+
+
+def results_by_skin_type_exact(filters: Filters, instrument: str) -> pd.DataFrame:
+    """Per skin type: completed courses (whose last session is in the period), measured
+    courses, responders and the response rate with its Wilson 95 % CI, and the mean change
+    from baseline with its t 95 % CI: results_by_skin_type's definitions (the same published
+    functions, the same exact decimal sums), on any filter."""
+    where, params = filters.where(
+        clinic="outcomes.clinic_id",
+        day="courses.last_session_on_local",
+        concern="outcomes.primary_concern",
+        area="outcomes.treatment_area",
+        laser_type="courses.laser_type",
+    )
+    sql = RESULTS_BY_SKIN_TYPE_SQL.format(where=where)
     return read(sql, (instrument, *params))
 
 
@@ -504,3 +516,301 @@ def files_received() -> pd.DataFrame:
         order by feed
         """
     )
+
+
+# --- Maintenance -------------------------------------------------------------------------------
+
+ALL = "ALL"  # the marts' rollup level: every skin type, or every concern
+SKIN_TYPES = ("I", "II", "III", "IV", "V", "VI", "unknown", ALL)
+MAINTENANCE_DISCLOSURE = Disclosure(
+    counts=("courses", "events"),
+    rates={
+        "need_by_3m": "courses",
+        "need_by_6m": "courses",
+        "need_by_12m": "courses",
+        "median_days_to_need": "courses",
+    },
+    # A concern's skin types add up to its 'ALL' row.
+    within=("primary_concern",),
+)
+
+
+def maintenance_concerns() -> list[str]:
+    """The concerns the maintenance-need cohorts have, 'ALL' (every concern together) first."""
+    concerns = read("select distinct primary_concern from marts.maintenance_need_summary")
+    return sorted(concerns["primary_concern"], key=lambda concern: (concern != ALL, concern))
+
+
+def _in_skin_type_order(frame: pd.DataFrame) -> pd.DataFrame:
+    rank = {skin_type: position for position, skin_type in enumerate(SKIN_TYPES)}
+    order = frame["skin_type"].map(rank).fillna(len(rank))
+    return frame.assign(_rank=order).sort_values(["_rank"], kind="stable").drop(columns="_rank")
+
+
+def maintenance_need_by(concern: str) -> pd.DataFrame:
+    """Per skin type of one concern (and 'ALL'): courses, maintenance events, the share needing
+    maintenance by 3, 6 and 12 months and the median days to need (maintenance_need_summary,
+    chain-wide), suppressed. Every concern is suppressed together, so that switching concern
+    cannot show a cell that another concern's view hides."""
+    exact = read(
+        """
+        select skin_type, primary_concern, courses, events, need_by_3m, need_by_6m, need_by_12m,
+            median_days_to_need
+        from marts.maintenance_need_summary
+        """
+    )
+    shown = suppress(exact, MAINTENANCE_DISCLOSURE)
+    shown = shown[shown["primary_concern"] == concern].drop(columns="primary_concern")
+    return _in_skin_type_order(shown).reset_index(drop=True)
+
+
+def maintenance_curves(concern: str) -> pd.DataFrame:
+    """Kaplan-Meier maintenance-free survival (with its 95 % band) per skin type of one concern,
+    chain-wide (maintenance_need), as a manager may see it: cohorts of at least 11 courses only,
+    each curve stopping where fewer than 11 courses are still followed (a step there would
+    rest on a handful of patients). Each curve starts at day 0 with everyone maintenance-free."""
+    curves = read(
+        """
+        with cohorts as (
+            select skin_type, courses from marts.maintenance_need_summary
+            where primary_concern = ? and courses >= ?
+        )
+        select skin_type, 0 as days, courses as at_risk, 1.0 as survival,
+            1.0 as survival_ci_low, 1.0 as survival_ci_high, 0 as step
+        from cohorts
+        union all
+        select need.skin_type, need.days, need.at_risk, need.survival, need.survival_ci_low,
+            need.survival_ci_high, 1 as step
+        from marts.maintenance_need as need
+        inner join cohorts on need.skin_type = cohorts.skin_type
+        where need.primary_concern = ? and need.at_risk >= ?
+        order by skin_type, days, step
+        """,
+        (concern, SMALLEST_SHOWN, concern, SMALLEST_SHOWN),
+    )
+    return _in_skin_type_order(curves.drop(columns="step")).reset_index(drop=True)
+
+
+def maintenance_cohorts_not_drawn(concern: str) -> list[str]:
+    """The skin types of one concern whose cohort has 1-10 courses: too few to draw."""
+    small = read(
+        "select skin_type from marts.maintenance_need_summary"
+        " where primary_concern = ? and courses < ?",
+        (concern, SMALLEST_SHOWN),
+    )
+    return _in_skin_type_order(small)["skin_type"].tolist()
+
+
+def maintenance_clinics() -> pd.DataFrame:
+    """The clinics a worklist can be chosen for (dim_clinics): id and name."""
+    return read("select clinic_id, clinic_name from marts.dim_clinics order by clinic_id")
+
+
+def maintenance_worklist(clinic_id: str) -> pd.DataFrame:
+    """The clinic's courses due for maintenance (maintenance_due), most overdue first: the
+    course has been due since its regression signal or since it passed its threshold
+    (last session + due_after_days), whichever came first. Individual courses for the clinic to
+    act on, by pseudonymised key: no small-cell suppression, no patient identities."""
+    worklist = read(
+        """
+        with due as (
+            select
+                *,
+                -- least() skips nulls: a course without a regression signal is due from its
+                -- threshold; one with a signal before reaching it, from the signal
+                least(regression_on, last_session_on_local + due_after_days) as due_since
+            from marts.maintenance_due
+            where clinic_id = ?
+        )
+        select
+            course_id, patient_key, reason, regression_on, skin_type, primary_concern,
+            treatment_area, last_session_on_local, days_since, due_after_days, due_since,
+            days_since - date_diff('day', last_session_on_local, due_since) as days_overdue
+        from due
+        order by days_overdue desc, days_since desc, course_id
+        """,
+        (clinic_id,),
+    )
+    worklist["reason"] = [
+        _reason_in_words(reason, regression_on)
+        for reason, regression_on in zip(worklist["reason"], worklist["regression_on"], strict=True)
+    ]
+    return worklist.drop(columns="regression_on").reset_index(drop=True)
+
+
+def _reason_in_words(reason: str, regression_on: object) -> str:
+    """maintenance_due's reason ('regression signal; past cohort median (354 d)', 'past
+    default 180 d') in a manager's words; a part it does not know is kept as written."""
+    words = []
+    for part in reason.split("; "):
+        if part == "regression signal":
+            since = "" if pd.isna(regression_on) else f" on {pd.Timestamp(regression_on):%Y-%m-%d}"
+            words.append(
+                f"pigmentation came back{since} (patient score 2+ points above the end of course)"
+            )
+        elif part.startswith("past cohort median ("):
+            days = part.removeprefix("past cohort median (").removesuffix(" d)")
+            words.append(
+                f"past the usual time to maintenance for this skin type and concern ({days} days)"
+            )
+        elif part.startswith("past default "):
+            days = part.removeprefix("past default ").removesuffix(" d")
+            words.append(
+                f"past {days} days since the last session (the default: this skin type and "
+                "concern has no usual time to maintenance yet)"
+            )
+        else:
+            words.append(part)
+    text = "; and ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+# --- Definitions -------------------------------------------------------------------------------
+
+# What the data dictionary documents: schema -> the dbt resource type building its tables.
+DICTIONARY_SCHEMAS = {"marts": "model", "reference": "seed"}
+NOT_DOCUMENTED = "Not documented in the published dbt manifest."
+NOT_IN_WAREHOUSE = "(not in the warehouse)"
+
+
+def data_dictionary() -> pd.DataFrame:
+    """The tables analysts rely on, one row each (schema, table, kind, description): the models
+    in schema marts and the reference seeds, described by the dbt manifest published with the
+    warehouse; a published table the manifest lacks is listed as undocumented. Empty when no
+    manifest was published (the warehouse was refreshed by an older version)."""
+    manifest = _dictionary_manifest()
+    columns = ["schema", "table", "kind", "description"]
+    if manifest is None:
+        return pd.DataFrame(columns=columns)
+    documented = manifest["tables"][columns]
+    published = read(
+        "select table_schema as schema, table_name as table from information_schema.tables"
+        " where table_schema in ('marts', 'reference') order by 1, 2"
+    )
+    undocumented = published.merge(documented, on=["schema", "table"], how="left")
+    undocumented = undocumented[undocumented["kind"].isna()].assign(
+        kind="table", description=NOT_DOCUMENTED
+    )
+    tables = pd.concat([documented, undocumented[columns]], ignore_index=True)
+    return tables.sort_values(["schema", "table"], ignore_index=True)
+
+
+def data_dictionary_columns(schema: str, table: str) -> pd.DataFrame:
+    """A table's columns in the warehouse's order (column, type, description, tests): the type
+    from the warehouse (information_schema), the description and the dbt tests from the
+    manifest; a documented column the warehouse lacks comes last, marked as such."""
+    types = read(
+        "select table_schema, table_name, column_name as column, data_type as type"
+        " from information_schema.columns where table_schema in ('marts', 'reference')"
+        " order by table_schema, table_name, ordinal_position"
+    )
+    types = types[(types["table_schema"] == schema) & (types["table_name"] == table)]
+    manifest = _dictionary_manifest()
+    described = _documented(manifest, "columns", schema, table)[["column", "description"]]
+    tests = _documented(manifest, "tests", schema, table)
+    tests = tests.groupby("column", sort=False)["test"].agg("; ".join).reset_index()
+    merged = types[["column", "type"]].merge(described, on="column", how="left")
+    missing = described[~described["column"].isin(types["column"])].assign(type=NOT_IN_WAREHOUSE)
+    merged = pd.concat([merged, missing[["column", "type", "description"]]], ignore_index=True)
+    merged = merged.merge(tests, on="column", how="left")
+    return merged.fillna({"description": "", "test": ""}).rename(columns={"test": "tests"})
+
+
+def data_dictionary_table_tests(schema: str, table: str) -> list[str]:
+    """The dbt tests on a table as a whole (not on one of its columns), in words."""
+    manifest = _dictionary_manifest()
+    tests = _documented(manifest, "tests", schema, table)
+    columns = _documented(manifest, "columns", schema, table)["column"]
+    whole = tests[tests["column"].isna() | ~tests["column"].isin(columns)]
+    return [
+        test if pd.isna(column) else f"{test} over {column}"
+        for test, column in zip(whole["test"], whole["column"], strict=True)
+    ]
+
+
+def _documented(manifest: dict | None, part: str, schema: str, table: str) -> pd.DataFrame:
+    """One table's rows of a part of the parsed manifest (its columns, or its tests)."""
+    if manifest is None:
+        return pd.DataFrame(columns=["unique_id", "column", "description", "test"])
+    tables = manifest["tables"]
+    ids = tables[(tables["schema"] == schema) & (tables["table"] == table)]["unique_id"]
+    rows = manifest[part]
+    return rows[rows["unique_id"].isin(ids)]
+
+
+def _dictionary_manifest() -> dict[str, pd.DataFrame] | None:
+    path = config.data_dir().dbt_manifest
+    if not path.exists():
+        return None
+    return _parse_dictionary_manifest(path, path.stat().st_mtime_ns)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _parse_dictionary_manifest(path: Path, version: int) -> dict[str, pd.DataFrame]:
+    """The manifest's documented tables, their columns and the tests on them, as three small
+    frames keyed by the dbt node id (the manifest is megabytes: parsed once per publish)."""
+    nodes = list(json.loads(path.read_text())["nodes"].values())
+    documented = [
+        node for node in nodes if DICTIONARY_SCHEMAS.get(node["schema"]) == node["resource_type"]
+    ]
+    tables = pd.DataFrame(
+        [
+            {
+                "unique_id": node["unique_id"],
+                "schema": node["schema"],
+                "table": node["alias"] or node["name"],
+                "kind": node["resource_type"],
+                "description": node["description"].strip() or NOT_DOCUMENTED,
+            }
+            for node in documented
+        ],
+        columns=["unique_id", "schema", "table", "kind", "description"],
+    )
+    columns = pd.DataFrame(
+        [
+            {"unique_id": node["unique_id"], "column": name, "description": column["description"]}
+            for node in documented
+            for name, column in node["columns"].items()
+        ],
+        columns=["unique_id", "column", "description"],
+    )
+    tests = pd.DataFrame(
+        [
+            {"unique_id": tested, "column": _tested_column(test), "test": _test_in_words(test)}
+            for test in nodes
+            if test["resource_type"] == "test"
+            for tested in _tested_nodes(test)
+        ],
+        columns=["unique_id", "column", "test"],
+    )
+    return {"tables": tables, "columns": columns, "tests": tests}
+
+
+def _tested_nodes(test: dict) -> list[str]:
+    """A generic test's table, or every table a singular test (a SQL file) reads."""
+    return [test["attached_node"]] if test.get("attached_node") else test["depends_on"]["nodes"]
+
+
+def _tested_column(test: dict) -> str | None:
+    """The column a generic test checks: a column's name, or an expression over several
+    (`column_name:` under `arguments:`, which dbt keeps in the test's kwargs only)."""
+    arguments = (test.get("test_metadata") or {}).get("kwargs", {})
+    return test.get("column_name") or arguments.get("column_name")
+
+
+def _test_in_words(test: dict) -> str:
+    """'unique', 'not null', 'one of: I, II', 'refers to fct_courses.course_id', or a
+    singular test's name; '(warns)' where a failure only warns."""
+    metadata = test.get("test_metadata") or {}
+    name, arguments = metadata.get("name"), metadata.get("kwargs", {})
+    if name == "accepted_values":
+        words = "one of: " + ", ".join(str(value) for value in arguments.get("values", []))
+    elif name == "relationships":
+        target = str(arguments.get("to", "")).removeprefix("ref(").removesuffix(")").strip("'\"")
+        words = f"refers to {target}.{arguments.get('field')}"
+    elif name:
+        words = name.replace("_", " ")
+    else:
+        words = test["name"].replace("_", " ")
+    severity = str(test.get("config", {}).get("severity", "error")).lower()
+    return f"{words} (warns)" if severity == "warn" else words
