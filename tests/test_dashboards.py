@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import CLINICS_CSV, SESSION_HEADER, session_row
 from toning.config import DataDir
-from toning.refresh import run_refresh
+from toning.refresh import RefreshError, run_refresh
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "app.py")
 TONING = Path(sys.executable).parent / "toning"
@@ -140,11 +141,43 @@ def test_the_data_quality_page_shows_findings_and_quarantine(published, monkeypa
     ]
 
 
-def test_the_overview_says_when_nothing_is_published_yet(tmp_path, monkeypatch):
+def test_every_page_says_what_to_do_when_nothing_is_published_yet(tmp_path, monkeypatch):
     monkeypatch.setenv("TONING_DATA_DIR", str(tmp_path))
     page = AppTest.from_file(APP, default_timeout=30).run()
+    for page_file in PAGE_FILES:
+        page.switch_page(page_file).run()
+        assert not page.exception, page_file
+        said = [element.value for element in [*page.warning, *page.info]]
+        assert any("toning refresh" in sentence for sentence in said), (page_file, said)
+
+
+def test_a_clinic_without_sessions_in_the_period_gets_a_sentence(published, monkeypatch):
+    monkeypatch.setenv("TONING_DATA_DIR", str(published.root))
+    page = AppTest.from_file(APP, default_timeout=30).run()
+    page.sidebar.multiselect[0].set_value(["C02"]).run()  # C02 sent no session
     assert not page.exception
-    assert "run `toning refresh` first" in page.warning[0].value
+    assert "No completed sessions in this period" in page.info[0].value
+
+
+def test_a_failed_refresh_is_shown_with_what_stayed_published(published, tmp_path, monkeypatch):
+    data = DataDir(tmp_path / "data")
+    shutil.copytree(published.root, data.root)
+    published_run = json.loads(data.run_history.read_text())[0]["run_id"]
+    broken = tmp_path / "landing" / "sessions"
+    broken.mkdir(parents=True)
+    (broken / "week2.csv").write_text(
+        "\n".join([SESSION_HEADER, *(session_row(f"B{i}", fluence_j_cm2="99") for i in range(50))])
+        + "\n"
+    )
+    with pytest.raises(RefreshError):
+        run_refresh(tmp_path / "landing", data)
+    monkeypatch.setenv("TONING_DATA_DIR", str(data.root))
+    page = AppTest.from_file(APP, default_timeout=30).run()
+    assert not page.exception
+    [error] = page.error
+    assert "failed" in error.value and "batch_fully_rejected" in error.value
+    assert f"still show the warehouse published by {published_run}" in error.value
+    assert page.metric  # the published figures are still shown under it
 
 
 def free_port() -> int:
