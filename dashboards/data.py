@@ -814,3 +814,602 @@ def _test_in_words(test: dict) -> str:
         words = test["name"].replace("_", " ")
     severity = str(test.get("config", {}).get("severity", "error")).lower()
     return f"{words} (warns)" if severity == "warn" else words
+
+
+# --- Safety ------------------------------------------------------------------------------------
+# A session counts in the period of its clinic-local date; concern, area and laser type are its
+# course's and its device's (fct_sessions), as in safety_by_skin_type.
+
+SAFETY_COUNTS = (
+    "patients",
+    "sessions",
+    "sessions_with_ae",
+    "sessions_with_pigmentary_ae",
+    "sessions_fluence_out_of_range",
+    "serious_events",
+)
+SAFETY_RATES = {
+    "ae_session_rate": "sessions",
+    "ae_session_rate_ci_low": "sessions",
+    "ae_session_rate_ci_high": "sessions",
+    "pigmentary_rate": "sessions",
+    "pigmentary_rate_ci_low": "sessions",
+    "pigmentary_rate_ci_high": "sessions",
+}
+SAFETY_DISCLOSURE = Disclosure(counts=SAFETY_COUNTS, rates=SAFETY_RATES, patients="patients")
+# Rows of one table (skin types, fluence bands of a laser type) add up to the headline: where a
+# single count is small, complementary suppression hides the next smallest.
+SESSION_DISCLOSURE = Disclosure(counts=SAFETY_COUNTS[:-1], rates=SAFETY_RATES, patients="patients")
+
+# The session rates of safety_by_skin_type, from its published formulas (same types: bigint
+# counts, the rate a double division), so an unfiltered view equals the mart exactly.
+SESSION_RATES_SQL = """
+    cast(sessions_with_ae as double) / nullif(sessions, 0) as ae_session_rate,
+    marts.wilson_low(sessions_with_ae, sessions) as ae_session_rate_ci_low,
+    marts.wilson_high(sessions_with_ae, sessions) as ae_session_rate_ci_high,
+    cast(sessions_with_pigmentary_ae as double) / nullif(sessions, 0) as pigmentary_rate,
+    marts.wilson_low(sessions_with_pigmentary_ae, sessions) as pigmentary_rate_ci_low,
+    marts.wilson_high(sessions_with_pigmentary_ae, sessions) as pigmentary_rate_ci_high
+"""
+SESSION_COUNTS_SQL = """
+    count(distinct patient_key) as patients,
+    count(*) as sessions,
+    count(*) filter (where has_adverse_event) as sessions_with_ae,
+    count(*) filter (where has_pigmentary_event) as sessions_with_pigmentary_ae,
+    count(*) filter (where fluence_out_of_range) as sessions_fluence_out_of_range
+"""
+
+
+def _with(filters: Filters, **changes) -> Filters:
+    """The filters with some of their fields changed (e.g. clinics=() for all clinics)."""
+    return Filters(**{**vars(filters), **changes})
+
+
+def session_filter(filters: Filters) -> tuple[str, tuple]:
+    """The filters on fct_sessions' own columns."""
+    return filters.where(
+        clinic="clinic_id",
+        day="started_on_local",
+        concern="primary_concern",
+        area="treatment_area",
+        laser_type="laser_type",
+    )
+
+
+def _as_dates(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """Date columns as dates (DuckDB hands them over as midnight timestamps), so tables and
+    their CSV show 2026-03-02, not 2026-03-02 00:00:00."""
+    return frame.assign(**{column: frame[column].dt.date for column in columns})
+
+
+def _serious_events_sql(filters: Filters) -> tuple[str, tuple]:
+    """Every serious event under the filters, one row each, never a patient key. An event
+    belongs to the clinic and period of the session it is attributed to (as its AE counts in
+    the session rates); an unattributed one to its patient's clinic and its onset date."""
+    where, params = filters.where(
+        clinic="coalesce(sessions.clinic_id, events.clinic_id)",
+        day="coalesce(events.session_started_on_local, events.onset_on)",
+        concern="events.primary_concern",
+        area="events.treatment_area",
+        laser_type="sessions.laser_type",
+    )
+    sql = f"""
+        select
+            events.event_id,
+            coalesce(sessions.clinic_id, events.clinic_id) as clinic_id,
+            events.session_id,
+            events.session_started_on_local as session_date,
+            events.onset_on,
+            events.effect,
+            events.effect_group,
+            events.severity,
+            events.is_serious_reported as reported_serious,
+            marts.skin_type_label(events.fitzpatrick) as skin_type,
+            sessions.laser_type,
+            events.action,
+            events.is_resolved,
+            events.resolved_on,
+            events.duration_days
+        from marts.fct_side_effects as events
+        left join marts.fct_sessions as sessions on events.session_id = sessions.session_id
+        where events.is_serious and {where}
+    """
+    return sql, params
+
+
+def safety_headline_exact(filters: Filters) -> pd.DataFrame:
+    """One row: completed sessions (and their patients), the AE and pigmentary session rates
+    with Wilson 95 % CIs, sessions with fluence out of range, and the serious events (exact)."""
+    where, params = session_filter(filters)
+    serious, serious_params = _serious_events_sql(filters)
+    sql = f"""
+        with
+        counts as (select {SESSION_COUNTS_SQL} from marts.fct_sessions where {where}),
+        serious as ({serious})
+        select *, (select count(*) from serious) as serious_events, {SESSION_RATES_SQL}
+        from counts
+    """
+    return read(sql, (*params, *serious_params))
+
+
+def safety_headline(filters: Filters) -> pd.DataFrame:
+    """`safety_headline_exact` as a manager may see it (small counts `<11`)."""
+    return suppress(safety_headline_exact(filters), SAFETY_DISCLOSURE)
+
+
+def safety_by_skin_type_exact(filters: Filters) -> pd.DataFrame:
+    """Per skin type (the course's; unknown is its own row): sessions, patients, the AE and
+    pigmentary session rates with Wilson 95 % CIs: safety_by_skin_type's definitions on any
+    filter (unfiltered, its clinic_id = 'ALL', primary_concern = 'ALL' rows)."""
+    where, params = session_filter(filters)
+    sql = f"""
+        with counts as (
+            select
+                fitzpatrick,
+                marts.skin_type_label(fitzpatrick) as skin_type,
+                {SESSION_COUNTS_SQL}
+            from marts.fct_sessions
+            where {where}
+            group by all
+        )
+        select *, {SESSION_RATES_SQL}
+        from counts
+        order by fitzpatrick nulls last
+    """
+    return read(sql, params)
+
+
+def safety_by_skin_type(filters: Filters) -> pd.DataFrame:
+    """`safety_by_skin_type_exact` suppressed: a skin type resting on fewer than 11 sessions
+    or patients shows no rate; a single small count is complemented."""
+    return suppress(safety_by_skin_type_exact(filters), SESSION_DISCLOSURE)
+
+
+# What an adverse-event breakdown groups by, in its display order (whitelisted: they become SQL).
+AE_BREAKDOWNS = {
+    "effect": ("effect_group, effect", "effect_group, adverse_events desc, effect"),
+    "severity": ("severity", "array_position(['mild', 'moderate', 'severe'], severity)"),
+}
+AE_BREAKDOWN_DISCLOSURE = Disclosure(
+    counts=("patients", "adverse_events", "sessions_with_event", "sessions"),
+    rates={
+        "events_per_1000_sessions": "sessions",
+        "session_rate": "sessions",
+        "session_rate_ci_low": "sessions",
+        "session_rate_ci_high": "sessions",
+    },
+    patients="patients",
+)
+
+
+def adverse_events_by_exact(filters: Filters, breakdown: str) -> pd.DataFrame:
+    """Adverse events (attributed to the filtered completed sessions) per effect or per
+    severity: events, patients, sessions with one, events per 1,000 completed sessions, and
+    the share of completed sessions with one (Wilson 95 % CI). Unattributed events have no
+    session, so no rate: they are in the serious-events list when serious."""
+    group_by, order_by = AE_BREAKDOWNS[breakdown]
+    where, params = session_filter(filters)
+    sql = f"""
+        with
+        sessions as (select session_id from marts.fct_sessions where {where}),
+        total as (select count(*) as sessions from sessions),
+        events as (
+            select events.*
+            from marts.fct_side_effects as events
+            inner join sessions on events.session_id = sessions.session_id
+            where events.is_adverse_event
+        ),
+        counts as (
+            select
+                {group_by},
+                count(distinct patient_key) as patients,
+                count(*) as adverse_events,
+                count(distinct session_id) as sessions_with_event
+            from events
+            group by all
+        )
+        select
+            counts.*,
+            total.sessions,
+            1000.0 * adverse_events / total.sessions as events_per_1000_sessions,
+            cast(sessions_with_event as double) / total.sessions as session_rate,
+            marts.wilson_low(sessions_with_event, total.sessions) as session_rate_ci_low,
+            marts.wilson_high(sessions_with_event, total.sessions) as session_rate_ci_high
+        from counts
+        cross join total
+        order by {order_by}
+    """
+    return read(sql, params)
+
+
+def adverse_events_by(filters: Filters, breakdown: str) -> pd.DataFrame:
+    """`adverse_events_by_exact` suppressed: an effect seen in fewer than 11 patients shows
+    `<11` and no rate."""
+    return suppress(adverse_events_by_exact(filters, breakdown), AE_BREAKDOWN_DISCLOSURE)
+
+
+FLUENCE_BANDS = (
+    "below range",
+    "lower half of range",
+    "upper half of range",
+    "above range",
+    "no reference range",
+    "no fluence recorded",
+)
+
+
+def ae_by_fluence_band_exact(filters: Filters) -> pd.DataFrame:
+    """Per laser type and fluence band (where the session's fluence lies in the plausible
+    range for its laser type and skin type, fluence_range_min/max on fct_sessions, bounds
+    inclusive as for fluence_out_of_range): sessions and the AE session rate (Wilson 95 % CI)."""
+    where, params = session_filter(filters)
+    sql = f"""
+        with banded as (
+            select
+                *,
+                case
+                    when fluence_j_cm2 is null then 'no fluence recorded'
+                    when fluence_range_min_j_cm2 is null or fluence_range_max_j_cm2 is null
+                        then 'no reference range'
+                    when fluence_j_cm2 < fluence_range_min_j_cm2 then 'below range'
+                    when fluence_j_cm2 > fluence_range_max_j_cm2 then 'above range'
+                    when fluence_j_cm2
+                        < (fluence_range_min_j_cm2 + fluence_range_max_j_cm2) / 2
+                        then 'lower half of range'
+                    else 'upper half of range'
+                end as fluence_band
+            from marts.fct_sessions
+            where {where}
+        ),
+        counts as (
+            select coalesce(laser_type, 'unknown') as laser_type, fluence_band,
+                {SESSION_COUNTS_SQL}
+            from banded
+            group by all
+        )
+        select *, {SESSION_RATES_SQL}
+        from counts
+        order by laser_type, array_position(?, fluence_band)
+    """
+    return read(sql, (*params, list(FLUENCE_BANDS)))
+
+
+def ae_by_fluence_band(filters: Filters) -> pd.DataFrame:
+    """`ae_by_fluence_band_exact` suppressed; the bands of a laser type add up to its total,
+    so a single small band is complemented within its laser type."""
+    rule = Disclosure(
+        counts=SESSION_DISCLOSURE.counts,
+        rates=SAFETY_RATES,
+        patients="patients",
+        within=("laser_type",),
+    )
+    return suppress(ae_by_fluence_band_exact(filters), rule)
+
+
+def serious_events(filters: Filters) -> pd.DataFrame:
+    """Every serious event (severe, or marked serious by the clinic) under the filters, newest
+    onset first: individual events without counts or patient keys, so nothing to suppress
+    (DOMAIN.md: serious events are listed, never only aggregated)."""
+    sql, params = _serious_events_sql(filters)
+    events = read(f"{sql} order by onset_on desc, event_id", params)
+    return _as_dates(events, "session_date", "onset_on", "resolved_on")
+
+
+def fluence_out_of_range_sessions(filters: Filters) -> pd.DataFrame:
+    """Every completed session under the filters whose fluence lies outside the plausible range
+    for its laser type and skin type, newest first (individual sessions, no patient keys)."""
+    where, params = session_filter(filters)
+    sql = f"""
+        select
+            session_id,
+            clinic_id,
+            started_on_local as session_date,
+            laser_type,
+            marts.skin_type_label(fitzpatrick) as skin_type,
+            fluence_j_cm2,
+            fluence_range_min_j_cm2,
+            fluence_range_max_j_cm2,
+            case
+                when fluence_j_cm2 < fluence_range_min_j_cm2 then 'below range'
+                else 'above range'
+            end as deviation,
+            has_adverse_event
+        from marts.fct_sessions
+        where fluence_out_of_range and {where}
+        order by started_on_local desc, session_id
+    """
+    return _as_dates(read(sql, params), "session_date")
+
+
+P_CHART_SIGMAS = 3
+P_CHART_DISCLOSURE = Disclosure(
+    counts=("patients", "sessions", "sessions_with_ae"),
+    rates={
+        "ae_session_rate": "sessions",
+        "centre_line": "sessions",
+        "lower_limit": "sessions",
+        "upper_limit": "sessions",
+    },
+    patients="patients",
+)
+
+
+def p_chart_months_exact(filters: Filters, clinic: str) -> pd.DataFrame:
+    """One clinic's completed sessions and sessions with an adverse event per month (the month
+    of the clinic-local date), under the page's other filters (its clinic filter is replaced
+    by `clinic`). Months without a session have no row."""
+    where, params = session_filter(_with(filters, clinics=(clinic,)))
+    sql = f"""
+        select
+            cast(date_trunc('month', started_on_local) as date) as month,
+            count(distinct patient_key) as patients,
+            count(*) as sessions,
+            count(*) filter (where has_adverse_event) as sessions_with_ae
+        from marts.fct_sessions
+        where {where}
+        group by all
+        order by month
+    """
+    return read(sql, params)
+
+
+def p_chart_limits(months: pd.DataFrame) -> pd.DataFrame:
+    """A p-chart over monthly counts (`sessions`, `sessions_with_ae`): each month's rate, the
+    centre line p = all sessions with an AE / all sessions of the months given, and the control
+    limits p +/- 3 sqrt(p (1 - p) / n) for the month's n sessions, clipped to [0, 1]; a month
+    whose rate lies outside them is out of control."""
+    chart = months.copy()
+    centre = chart["sessions_with_ae"].sum() / chart["sessions"].sum() if len(chart) else 0.0
+    sigma = (centre * (1 - centre) / chart["sessions"]) ** 0.5
+    chart["ae_session_rate"] = chart["sessions_with_ae"] / chart["sessions"]
+    chart["centre_line"] = centre
+    chart["lower_limit"] = (centre - P_CHART_SIGMAS * sigma).clip(lower=0.0)
+    chart["upper_limit"] = (centre + P_CHART_SIGMAS * sigma).clip(upper=1.0)
+    chart["out_of_control"] = (chart["ae_session_rate"] < chart["lower_limit"]) | (
+        chart["ae_session_rate"] > chart["upper_limit"]
+    )
+    return chart
+
+
+def p_chart(filters: Filters, clinic: str) -> pd.DataFrame:
+    """The clinic's monthly AE p-chart as a manager may see it: a month resting on fewer than
+    11 sessions or patients shows no rate, no limits and is never flagged (its counts `<11`);
+    the centre line still uses every month's sessions (it is the clinic's rate in the period)."""
+    months = _as_dates(p_chart_months_exact(filters, clinic), "month")
+    chart = suppress(p_chart_limits(months), P_CHART_DISCLOSURE)
+    chart["out_of_control"] = chart["out_of_control"] & chart["ae_session_rate"].notna()
+    return chart
+
+
+# --- Clinics & providers -----------------------------------------------------------------------
+# Funnel plots (DOMAIN.md "Statistics and disclosure"): each unit's rate, indirectly standardised
+# for skin-type mix, against its volume, with the chain's 95 % and 99.8 % limits. The chain is
+# every clinic under the page's other filters: choosing clinics picks the units shown, never the
+# yardstick they are compared with.
+
+FUNNEL_Z = {"95": 1.959963984540054, "998": 3.090232306167813}  # two-sided normal quantiles
+FUNNEL_UNITS = {
+    "clinic": "select clinic_id as unit_id, clinic_name as unit_name from marts.dim_clinics",
+    "provider": (
+        "select provider_id as unit_id, display_name || ' (' || clinic_id || ')' as unit_name"
+        " from marts.dim_providers"
+    ),
+}
+FUNNEL_DISCLOSURE = Disclosure(
+    counts=("patients", "volume", "observed"),
+    rates={
+        "expected": "volume",
+        "crude_rate": "volume",
+        "standardised_rate": "volume",
+    },
+    patients="patients",
+)
+
+
+def _outside_funnel(z: float) -> str:
+    """SQL: the unit's standardised rate lies outside chain rate +/- z sqrt(p (1 - p) / n) at its
+    volume n (limits clipped to [0, 1], as drawn)."""
+    half_width = f"{z} * sqrt(chain_rate * (1 - chain_rate) / volume)"
+    return (
+        f"(standardised_rate < greatest(0.0, chain_rate - {half_width})"
+        f" or standardised_rate > least(1.0, chain_rate + {half_width}))"
+    )
+
+
+def _standardised_funnel(population: str, params: tuple, filters: Filters, by: str) -> pd.DataFrame:
+    """Indirect standardisation over `population` (rows: unit_id, clinic_id, patient_key,
+    stratum, success 0/1): per unit its volume, observed successes, expected = the sum over its
+    rows of the chain's rate in the row's stratum (= sum over skin types of n x chain rate; an
+    unknown skin type is a stratum of its own), standardised rate = observed / expected x chain
+    rate, and whether it lies outside the chain's 95 % / 99.8 % limits at its volume. Units are
+    the population's rows in the clinics `filters` names (all when none)."""
+    units_where, units_params = filters.where(clinic="population.clinic_id")
+    sql = f"""
+        with
+        population as ({population}),
+        strata as (
+            select stratum, avg(success) as stratum_rate from population group by stratum
+        ),
+        chain as (select avg(success) as chain_rate from population),
+        units as (
+            select
+                population.unit_id,
+                count(distinct population.patient_key) as patients,
+                count(*) as volume,
+                sum(population.success) as observed,
+                sum(strata.stratum_rate) as expected
+            from population
+            inner join strata on population.stratum is not distinct from strata.stratum
+            where {units_where}
+            group by population.unit_id
+        ),
+        rated as (
+            select
+                units.*,
+                cast(observed as double) / volume as crude_rate,
+                observed / nullif(expected, 0) * chain.chain_rate as standardised_rate,
+                chain.chain_rate
+            from units
+            cross join chain
+        )
+        select
+            rated.unit_id,
+            coalesce(names.unit_name, rated.unit_id) as unit_name,
+            rated.* exclude (unit_id),
+            {_outside_funnel(FUNNEL_Z["95"])} as outside_95,
+            {_outside_funnel(FUNNEL_Z["998"])} as outside_998
+        from rated
+        left join ({FUNNEL_UNITS[by]}) as names on rated.unit_id = names.unit_id
+        order by rated.unit_id
+    """
+    return read(sql, (*params, *units_params))
+
+
+def _funnel_shown(funnel: pd.DataFrame) -> pd.DataFrame:
+    """A funnel table as a manager may see it: a unit with fewer than 11 patients (or cases)
+    keeps `<11` counts and shows no rate, no expected count and no outside-the-limits flag."""
+    shown = suppress(funnel, FUNNEL_DISCLOSURE)
+    hidden = shown["standardised_rate"].isna()
+    for flag in ("outside_95", "outside_998"):
+        shown[flag] = funnel[flag].astype("boolean").mask(hidden)
+    return shown
+
+
+def ae_funnel_exact(filters: Filters, by: str = "clinic") -> pd.DataFrame:
+    """Per clinic or provider (`by`): completed sessions (volume), sessions with an adverse
+    event (observed), expected from the chain's AE session rate per skin type, and the
+    standardised AE session rate, under the page's filters (sessions by their own date)."""
+    unit = {"clinic": "clinic_id", "provider": "provider_id"}[by]
+    where, params = session_filter(_with(filters, clinics=()))
+    population = f"""
+        select
+            {unit} as unit_id,
+            clinic_id,
+            patient_key,
+            fitzpatrick as stratum,
+            case when has_adverse_event then 1 else 0 end as success
+        from marts.fct_sessions
+        where {where}
+    """
+    return _standardised_funnel(population, params, filters, by)
+
+
+def ae_funnel(filters: Filters, by: str = "clinic") -> pd.DataFrame:
+    """`ae_funnel_exact` as a manager may see it (`_funnel_shown`)."""
+    return _funnel_shown(ae_funnel_exact(filters, by))
+
+
+# A course's provider: the one who gave most of its sessions (ties: the one who gave the
+# earlier session), since a course is often shared between providers.
+COURSE_PROVIDERS_SQL = """
+    select course_id, provider_id
+    from marts.fct_sessions
+    group by course_id, provider_id
+    qualify row_number() over (
+        partition by course_id order by count(*) desc, min(started_at), provider_id
+    ) = 1
+"""
+
+
+def response_funnel_exact(filters: Filters, instrument: str, by: str = "clinic") -> pd.DataFrame:
+    """Per clinic or provider (`by`; a course's provider gave most of its sessions): measured
+    completed courses on `instrument` (volume, as on the results page: by the last session's
+    date), responders (observed), expected from the chain's response rate per skin type, and
+    the standardised response rate."""
+    unit = {"clinic": "outcomes.clinic_id", "provider": "course_providers.provider_id"}[by]
+    where, params = _with(filters, clinics=()).where(
+        day="courses.last_session_on_local",
+        concern="outcomes.primary_concern",
+        area="outcomes.treatment_area",
+        laser_type="courses.laser_type",
+    )
+    population = f"""
+        select
+            {unit} as unit_id,
+            outcomes.clinic_id,
+            outcomes.patient_key,
+            outcomes.fitzpatrick as stratum,
+            case when outcomes.is_responder then 1 else 0 end as success
+        from marts.fct_course_outcomes as outcomes
+        inner join marts.fct_courses as courses on outcomes.course_id = courses.course_id
+        left join ({COURSE_PROVIDERS_SQL}) as course_providers
+            on outcomes.course_id = course_providers.course_id
+        where outcomes.status = 'completed' and outcomes.instrument = ?
+            and outcomes.is_responder is not null and {where}
+    """
+    return _standardised_funnel(population, (instrument, *params), filters, by)
+
+
+def response_funnel(filters: Filters, instrument: str, by: str = "clinic") -> pd.DataFrame:
+    """`response_funnel_exact` as a manager may see it (`_funnel_shown`)."""
+    return _funnel_shown(response_funnel_exact(filters, instrument, by))
+
+
+def funnel_limits(
+    chain_rate: float, smallest_volume: float, largest_volume: float, points: int = 120
+) -> pd.DataFrame:
+    """The funnel's lines: chain rate +/- z sqrt(p (1 - p) / n) for z of 95 % and 99.8 %,
+    clipped to [0, 1], at `points` volumes from the smallest volume shown to a little past the
+    largest, spaced evenly on a log scale so the narrow end is smooth."""
+    start = float(smallest_volume)
+    stop = max(float(largest_volume) * 1.1, start + 1.0)
+    step = (stop / start) ** (1 / (points - 1))
+    limits = pd.DataFrame({"volume": [start * step**i for i in range(points)]})
+    for name, z in FUNNEL_Z.items():
+        half_width = z * (chain_rate * (1 - chain_rate) / limits["volume"]) ** 0.5
+        limits[f"low_{name}"] = (chain_rate - half_width).clip(lower=0.0)
+        limits[f"high_{name}"] = (chain_rate + half_width).clip(upper=1.0)
+    return limits
+
+
+FUNNEL_STAGES = ("consultations", "proceeded", "first_sessions", "courses_completed")
+CONSULTATION_FUNNEL_DISCLOSURE = Disclosure(
+    counts=(*FUNNEL_STAGES, "courses_dropped_out", "courses_finished"),
+    rates={"proceed_rate": "consultations", "completion_rate": "courses_finished"},
+    within=("level",),
+)
+
+
+def consultation_funnel_exact(filters: Filters) -> pd.DataFrame:
+    """clinic_funnel summed per clinic over the months the period touches (a month counts when
+    any of its days is in the period), and a last row 'All selected clinics' with the sums:
+    consultations, those deciding to proceed, first sessions of initial courses, and initial or
+    restart courses completed / dropped out; the share proceeding and the completion rate
+    (completed / completed + dropped out). Stages are counted in their own months: a flow,
+    not a cohort followed through."""
+    months = _with(filters, start=filters.start.replace(day=1) if filters.start else None)
+    where, params = months.where(clinic="clinic_id", day="month")
+    per_clinic = read(
+        f"""
+        select
+            clinic_id,
+            cast(sum(consultations) as bigint) as consultations,
+            cast(sum(proceeded) as bigint) as proceeded,
+            cast(sum(first_sessions) as bigint) as first_sessions,
+            cast(sum(courses_completed) as bigint) as courses_completed,
+            cast(sum(courses_dropped_out) as bigint) as courses_dropped_out
+        from marts.clinic_funnel
+        where {where}
+        group by clinic_id
+        order by clinic_id
+        """,
+        params,
+    ).assign(level="clinic")
+    stages = per_clinic.drop(columns=["clinic_id", "level"])
+    total = stages.sum().to_frame().T.astype(stages.dtypes.to_dict())
+    total = total.assign(clinic_id="All selected clinics", level="all")
+    funnel = pd.concat([per_clinic, total], ignore_index=True)
+    funnel["courses_finished"] = funnel["courses_completed"] + funnel["courses_dropped_out"]
+    funnel["proceed_rate"] = funnel["proceeded"] / funnel["consultations"].where(lambda n: n > 0)
+    funnel["completion_rate"] = funnel["courses_completed"] / funnel["courses_finished"].where(
+        lambda n: n > 0
+    )
+    return funnel
+
+
+def consultation_funnel(filters: Filters) -> pd.DataFrame:
+    """The consultation funnel as a manager may see it (a clinic's single small stage count is
+    complemented so that it cannot be worked out from the total row)."""
+    return suppress(consultation_funnel_exact(filters), CONSULTATION_FUNNEL_DISCLOSURE).drop(
+        columns="level"
+    )
