@@ -235,6 +235,12 @@ OVERVIEW_DISCLOSURE = Disclosure(
         "dropout_rate": "courses_finished",
         "response_rate": "courses_measured",
     },
+    numerators={
+        "ae_session_rate": ("sessions_with_ae",),
+        "completion_rate": ("courses_completed", "courses_dropped_out"),
+        "dropout_rate": ("courses_completed", "courses_dropped_out"),
+        "response_rate": ("responders",),
+    },
     patients="patients",
 )
 
@@ -324,6 +330,10 @@ MONTHLY_DISCLOSURE = Disclosure(
         "ae_session_rate": "sessions",
         "ae_session_rate_ci_low": "sessions",
         "ae_session_rate_ci_high": "sessions",
+    },
+    numerators={
+        rate: ("sessions_with_ae",)
+        for rate in ("ae_session_rate", "ae_session_rate_ci_low", "ae_session_rate_ci_high")
     },
     patients="patients",
 )
@@ -446,6 +456,12 @@ RESULTS_DISCLOSURE = Disclosure(
         "mean_change_ci_low": "courses_with_change",
         "mean_change_ci_high": "courses_with_change",
         "satisfaction_rate": "satisfaction_measured",
+    },
+    numerators={
+        "response_rate": ("responders",),
+        "response_rate_ci_low": ("responders",),
+        "response_rate_ci_high": ("responders",),
+        "satisfaction_rate": ("satisfied",),
     },
     patients="patients",
 )
@@ -836,10 +852,18 @@ SAFETY_RATES = {
     "pigmentary_rate_ci_low": "sessions",
     "pigmentary_rate_ci_high": "sessions",
 }
-SAFETY_DISCLOSURE = Disclosure(counts=SAFETY_COUNTS, rates=SAFETY_RATES, patients="patients")
+SAFETY_NUMERATORS = {
+    rate: (f"sessions_with_{'ae' if rate.startswith('ae') else 'pigmentary_ae'}",)
+    for rate in SAFETY_RATES
+}
+SAFETY_DISCLOSURE = Disclosure(
+    counts=SAFETY_COUNTS, rates=SAFETY_RATES, numerators=SAFETY_NUMERATORS, patients="patients"
+)
 # Rows of one table (skin types, fluence bands of a laser type) add up to the headline: where a
 # single count is small, complementary suppression hides the next smallest.
-SESSION_DISCLOSURE = Disclosure(counts=SAFETY_COUNTS[:-1], rates=SAFETY_RATES, patients="patients")
+SESSION_DISCLOSURE = Disclosure(
+    counts=SAFETY_COUNTS[:-1], rates=SAFETY_RATES, numerators=SAFETY_NUMERATORS, patients="patients"
+)
 
 # The session rates of safety_by_skin_type, from its published formulas (same types: bigint
 # counts, the rate a double division), so an unfiltered view equals the mart exactly.
@@ -978,6 +1002,12 @@ AE_BREAKDOWN_DISCLOSURE = Disclosure(
         "session_rate_ci_low": "sessions",
         "session_rate_ci_high": "sessions",
     },
+    numerators={
+        "events_per_1000_sessions": ("adverse_events",),
+        "session_rate": ("sessions_with_event",),
+        "session_rate_ci_low": ("sessions_with_event",),
+        "session_rate_ci_high": ("sessions_with_event",),
+    },
     patients="patients",
 )
 
@@ -1080,6 +1110,7 @@ def ae_by_fluence_band(filters: Filters) -> pd.DataFrame:
     rule = Disclosure(
         counts=SESSION_DISCLOSURE.counts,
         rates=SAFETY_RATES,
+        numerators=SAFETY_NUMERATORS,
         patients="patients",
         within=("laser_type",),
     )
@@ -1130,6 +1161,7 @@ P_CHART_DISCLOSURE = Disclosure(
         "lower_limit": "sessions",
         "upper_limit": "sessions",
     },
+    numerators={"ae_session_rate": ("sessions_with_ae",)},
     patients="patients",
 )
 
@@ -1202,6 +1234,7 @@ FUNNEL_DISCLOSURE = Disclosure(
         "crude_rate": "volume",
         "standardised_rate": "volume",
     },
+    numerators={"crude_rate": ("observed",), "standardised_rate": ("observed",)},
     patients="patients",
 )
 
@@ -1366,6 +1399,10 @@ FUNNEL_STAGES = ("consultations", "proceeded", "first_sessions", "courses_comple
 CONSULTATION_FUNNEL_DISCLOSURE = Disclosure(
     counts=(*FUNNEL_STAGES, "courses_dropped_out", "courses_finished"),
     rates={"proceed_rate": "consultations", "completion_rate": "courses_finished"},
+    numerators={
+        "proceed_rate": ("proceeded",),
+        "completion_rate": ("courses_completed", "courses_dropped_out"),
+    },
     within=("level",),
 )
 

@@ -5,6 +5,8 @@ The rules (shared DOMAIN.md, "Statistics and disclosure"): a count of 1-10 patie
 events is shown as `<11`; a rate resting on fewer than 11 (its denominator, or the patients behind
 the row) is not shown; and where one hidden count in a group could be worked out from the group's
 total and its other cells, the next smallest cell is hidden too (complementary suppression).
+A rate times its denominator gives its numerator back, so a rate whose numerator is hidden is
+hidden too (and its interval, which gives it back as well).
 Marts and the SQL console stay exact: analysts are trusted.
 """
 
@@ -34,6 +36,8 @@ class Disclosure:
     counts: columns of counts (patients, sessions, events...).
     rates: each column derived from counts (a rate, its CI bounds, a mean) -> the count it rests
         on (its denominator); hidden when that count is under 11 or hidden.
+    numerators: a derived column -> the counts it would give back (its numerator; for a share
+        whose complement is also shown, both parts); hidden when any of them is hidden.
     patients: the count of distinct patients behind a row; every derived value of a row resting
         on fewer than 11 patients is hidden.
     within: the columns that identify a group whose cells add up to a total shown elsewhere (a
@@ -42,6 +46,7 @@ class Disclosure:
 
     counts: tuple[str, ...]
     rates: dict[str, str] = field(default_factory=dict)
+    numerators: dict[str, tuple[str, ...]] = field(default_factory=dict)
     patients: str | None = None
     within: tuple[str, ...] = ()
 
@@ -63,8 +68,9 @@ def suppress(frame: pd.DataFrame, rule: Disclosure) -> pd.DataFrame:
     )
     for rate, base in rule.rates.items():
         hidden = few_patients | (frame[base].fillna(0) < SMALLEST_SHOWN)
-        if base in small:
-            hidden |= small[base] | complement[base]
+        for count in (base, *rule.numerators.get(rate, ())):
+            if count in small:
+                hidden |= small[count] | complement[count]
         shown[rate] = frame[rate].astype("float64").mask(hidden)
     for column in rule.counts:
         text = frame[column].map(lambda n: "" if pd.isna(n) else str(int(n)))

@@ -31,7 +31,6 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboards" / "app.py"
-FILTER_DEMO_APP = Path(__file__).resolve().parent / "browser_apps" / "filter_demo.py"
 TONING = Path(sys.executable).parent / "toning"
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's Chromium, headless as root, offline: no sandbox (root), no GPU, and nothing that phones
@@ -312,11 +311,6 @@ def test_the_sidebar_lists_every_page_of_the_navigation(dashboards):
     assert titles == [page.title for page in NAVIGATION]
 
 
-@pytest.mark.xfail(
-    reason="app.py still uses emoji icons; issue 16 moves them to material icons",
-    strict=True,
-    raises=AssertionError,
-)
 def test_the_sidebar_navigation_shows_no_emoji(dashboards):
     tab, url = dashboards
     open_dashboard_page(tab, url, NAVIGATION[0])
@@ -329,14 +323,27 @@ def test_the_overview_shows_the_published_counts(dashboards, demo_warehouse):
     open_dashboard_page(tab, url, navigation_page("overview"))
     [(sessions, patients)] = published_rows(
         demo_warehouse[1],
-        "select (select count(*) from marts.fct_sessions),"
-        " (select count(*) from marts.dim_patients)",
+        "select count(*), count(distinct patient_key) from marts.fct_sessions",
     )
     metrics = metric_values_by_label(tab)
-    assert (metrics["Completed sessions"], metrics["Patients"]) == (
+    assert (metrics["Completed sessions"], metrics["Patients treated"]) == (
         f"{sessions:,}",
         f"{patients:,}",
     )
+
+
+def test_choosing_an_instrument_changes_the_response_rate(dashboards, demo_warehouse):
+    tab, url = dashboards
+    open_dashboard_page(tab, url, navigation_page("overview"))
+    before = metric_values_by_label(tab)["Response rate (pigmentation_vas)"]
+    choose_in_selectbox(tab, "Outcome instrument", "mmasi")
+    [(rate,)] = published_rows(
+        demo_warehouse[1],
+        "select avg(case when is_responder then 1.0 else 0.0 end) from marts.fct_course_outcomes"
+        " where status = 'completed' and instrument = 'mmasi' and is_responder is not null",
+    )
+    after = metric_values_by_label(tab)["Response rate (mmasi)"]
+    assert after == f"{rate:.1%}" and after != before
 
 
 def test_the_data_quality_page_shows_the_latest_checks(dashboards, demo_warehouse):
@@ -350,33 +357,3 @@ def test_the_data_quality_page_shows_the_latest_checks(dashboards, demo_warehous
     )
     assert first_metric_values(tab)[:2] == [f"{passed:,} of {checks:,}", f"{warnings:,}"]
     assert metric_values_by_label(tab)["Warnings"] == f"{warnings:,}"
-
-
-@pytest.fixture(scope="module")
-def filter_demo_url(screenshots) -> Iterator[str]:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(FILTER_DEMO_APP),
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    yield from serve(command, port, screenshots.parent / "filter-demo.log")
-
-
-def test_choosing_in_a_selectbox_changes_the_number_shown(tab, filter_demo_url):
-    """The filter machinery itself, on a one-filter app, until the dashboards have filters."""
-    tab.goto(filter_demo_url)
-    wait_for_app_run(tab)
-    assert first_metric_values(tab) == ["15"]
-    choose_in_selectbox(tab, "Clinic", "Harley Laser")
-    assert metric_values_by_label(tab) == {"Completed sessions": "6"}
-    choose_in_selectbox(tab, "Clinic", "Orchard Skin")
-    assert first_metric_values(tab) == ["9"]

@@ -91,3 +91,24 @@ def test_formula_like_text_is_plain_text_in_the_csv():
     ]
     assert cells["note"] == ["'\tx", "'\rx", "fine", "", "a=b"]
     assert cells["count"] == ["-1", "2", "3", "4", "5"]  # numbers stay numbers
+
+
+def test_a_rate_that_would_give_back_a_hidden_count_is_hidden():
+    """3 AE sessions of 35 would come back as rate x sessions: the rate goes with the count,
+    and so does that of the complement-hidden cell."""
+    rule = Disclosure(
+        counts=RULE.counts,
+        rates=RULE.rates,
+        numerators={"ae_rate": ("sessions_with_ae",)},
+        patients="patients",
+        within=("clinic_id",),
+    )
+    frame = by_skin_type()
+    frame.loc[2, "patients"] = 20  # C01 VI now has enough patients and sessions for a rate
+    shown = suppress(frame, rule).set_index(["clinic_id", "skin_type"])
+    assert shown.loc[("C01", "VI"), "sessions_with_ae"] == SMALL
+    assert pd.isna(shown.loc[("C01", "VI"), "ae_rate"])
+    assert shown.loc[("C01", "IV"), "sessions_with_ae"] == COMPLEMENT
+    assert pd.isna(shown.loc[("C01", "IV"), "ae_rate"])
+    assert shown.loc[("C01", "V"), "ae_rate"] == 0.0  # zero events: nothing to give back
+    assert shown.loc[("C02", "IV"), "ae_rate"] == 20 / 150
