@@ -16,7 +16,9 @@ st.set_page_config(
 )
 pages = {
     "Clinic": [
-        st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:"),
+        st.Page(
+            "app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True
+        ),
         st.Page("app_pages/results.py", title="Results by skin type", icon=":material/bar_chart:"),
         st.Page("app_pages/maintenance.py", title="Maintenance", icon=":material/event_repeat:"),
         st.Page("app_pages/safety.py", title="Safety", icon=":material/health_and_safety:"),

@@ -10,6 +10,17 @@ from dashboards import data, ui
 st.title("Overview")
 
 
+MONTH_COLUMNS = {
+    "month": "Month",
+    "patients": "Patients",
+    "sessions": "Completed sessions",
+    "sessions_with_ae": "Sessions with an AE",
+    "ae_session_rate": "AE session rate",
+    "ae_session_rate_ci_low": "CI low",
+    "ae_session_rate_ci_high": "CI high",
+}
+
+
 def refresh_status() -> None:
     """The latest refresh; a failed one is said loudly, with what the pages still show."""
     runs = data.run_history()
@@ -87,7 +98,7 @@ def trends(months: pd.DataFrame) -> None:
         ]
     )
     rate.update_layout(
-        title="AE session rate per month (95 % Wilson CI)",
+        title="AE session rate per month (95 % Wilson CI; no point where under 11 events)",
         xaxis_title="Month",
         yaxis_title="Sessions with an adverse event (%)",
     )
@@ -113,4 +124,12 @@ headline(totals, instrument)
 st.subheader("Monthly trends")
 trends(months)
 ui.suppression_note()
-ui.table(months, "the monthly figures", "monthly_activity.csv")
+ui.table(
+    months.assign(month=months["month"].dt.strftime("%Y-%m")).rename(columns=MONTH_COLUMNS),
+    "the monthly figures",
+    "monthly_activity.csv",
+    column_config={
+        label: st.column_config.NumberColumn(label, format="percent")
+        for label in ["AE session rate", "CI low", "CI high"]
+    },
+)
