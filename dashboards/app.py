@@ -12,5 +12,6 @@ st.set_page_config(page_title="Laser toning outcomes", page_icon="✨", layout="
 pages = [
     st.Page("app_pages/overview.py", title="Overview", icon="📊", default=True),
     st.Page("app_pages/data_quality.py", title="Data quality", icon="🩺"),
+    st.Page("app_pages/sql_console.py", title="SQL console", icon=":material/terminal:"),
 ]
 st.navigation(pages).run()
