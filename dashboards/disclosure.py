@@ -94,11 +94,14 @@ def _complements(frame: pd.DataFrame, column: str, small: pd.Series, rule: Discl
 
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every text cell that a spreadsheet would run as a formula, made plain text."""
+    """Every text cell and column name that a spreadsheet would run as a formula, made plain
+    text (by position: an analyst's query may name two columns alike)."""
     safe = frame.copy()
-    for column in safe.columns:
-        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
-            safe[column] = safe[column].map(_neutralise)
+    for position in range(safe.shape[1]):
+        column = safe.iloc[:, position]
+        if column.dtype == object or pd.api.types.is_string_dtype(column):
+            safe.isetitem(position, column.map(_neutralise))
+    safe.columns = [_neutralise(str(name)) for name in safe.columns]
     return safe
 
 

@@ -112,3 +112,9 @@ def test_a_rate_that_would_give_back_a_hidden_count_is_hidden():
     assert pd.isna(shown.loc[("C01", "IV"), "ae_rate"])
     assert shown.loc[("C01", "V"), "ae_rate"] == 0.0  # zero events: nothing to give back
     assert shown.loc[("C02", "IV"), "ae_rate"] == 20 / 150
+
+
+def test_an_analysts_column_names_are_neutralised_too_even_when_two_are_alike():
+    frame = pd.DataFrame([["=1+1", "@x"]], columns=["=cmd()", "=cmd()"])
+    rows = list(csv.reader(io.StringIO(spreadsheet_safe_csv(frame), newline="")))
+    assert rows == [["'=cmd()", "'=cmd()"], ["'=1+1", "'@x"]]
