@@ -22,7 +22,8 @@ COMPLEMENT = "hidden"
 LEGEND = (
     f"`{SMALL}`: between 1 and 10, not shown to protect patients. `{COMPLEMENT}`: shown nowhere "
     "so that a small number cannot be worked out from a total. A rate resting on fewer than 11 "
-    "patients or cases is left empty."
+    "patients or cases, or one that would give a hidden count back, is left out (None on screen, "
+    "empty in a download)."
 )
 # A text cell starting with one of these is a formula (or starts one) in Excel, LibreOffice and
 # Google Sheets; a leading apostrophe makes it plain text there and shows nothing extra.

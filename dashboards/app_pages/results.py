@@ -72,7 +72,7 @@ with right:
     interval_bars(
         results,
         "mean_change",
-        f"Mean change from baseline by skin type ({instrument}, 95 % t CI)",
+        f"Mean change from baseline ({instrument}, 95 % t CI)",
         f"End minus baseline ({instrument} points)",
         1,
     )
@@ -86,8 +86,14 @@ ui.table(
     "results by skin type",
     "results_by_skin_type.csv",
     column_config={
-        label: st.column_config.NumberColumn(label, format="percent")
-        for label in ["Response rate", "Response CI low", "Response CI high", "Satisfied"]
+        **{
+            label: st.column_config.NumberColumn(label, format="percent")
+            for label in ["Response rate", "Response CI low", "Response CI high", "Satisfied"]
+        },
+        **{
+            label: st.column_config.NumberColumn(label, format="%.2f")
+            for label in ["Mean change", "Change CI low", "Change CI high"]
+        },
     },
 )
 ui.suppression_note()
