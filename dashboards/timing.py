@@ -2,7 +2,8 @@
 
 Each page of the app's navigation runs for real (Streamlit's AppTest, no browser), first visit
 and then warm visits; the time spent inside `data.read` (the warehouse queries and the cache) is
-the page's data-load time. `toning bench` runs this in its own process and reports it.
+the page's data-load time (for the SQL console: its catalog, read by the sandbox process).
+`toning bench` runs this in its own process and reports it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from dashboards import data
+from dashboards import data, sql_sandbox
 
 APP = Path(__file__).resolve().parent / "app.py"
 WARM_VISITS = 5
@@ -28,18 +29,23 @@ def page_files() -> list[str]:
     return re.findall(r'st\.Page\(\s*"([^"]+)"', APP.read_text())
 
 
-def time_pages(warm_visits: int = WARM_VISITS) -> dict[str, dict[str, float]]:
-    spent: list[float] = []
-    real_read = data.read
+def timed(function, spent: list[float]):
+    """`function`, adding the seconds each call takes to `spent`."""
 
-    def timed_read(sql: str, params: tuple = ()):
+    def timed_function(*args, **kwargs):
         started = time.perf_counter()
         try:
-            return real_read(sql, params)
+            return function(*args, **kwargs)
         finally:
             spent.append(time.perf_counter() - started)
 
-    data.read = timed_read
+    return timed_function
+
+
+def time_pages(warm_visits: int = WARM_VISITS) -> dict[str, dict[str, float]]:
+    spent: list[float] = []
+    data.read = timed(data.read, spent)
+    sql_sandbox.describe_marts = timed(sql_sandbox.describe_marts, spent)
     app = AppTest.from_file(str(APP), default_timeout=300)
     timings = {}
     for page in page_files():
