@@ -16,6 +16,7 @@ NO_MANIFEST = (
 METRIC_TITLES = {
     "ae_session_rate": "AE session rate",
     "course_ae_rate": "Course AE rate",
+    "ae_by_effect": "Adverse events by effect or severity",
     "maintenance_free": "Maintenance-free share",
     "need_by": "Needing maintenance by 3, 6 or 12 months",
     "p_chart": "p-chart",

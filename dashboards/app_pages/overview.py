@@ -60,12 +60,7 @@ def headline(totals: pd.Series, instrument: str) -> None:
     second = st.columns(5)
     ui.metric(second[0], "Completion rate", ui.percent(totals.completion_rate), "completion_rate")
     ui.metric(second[1], "Dropout rate", ui.percent(totals.dropout_rate), "dropout_rate")
-    ui.metric(
-        second[2],
-        f"Response rate ({instrument})",
-        ui.percent(totals.response_rate),
-        "response_rate",
-    )
+    ui.metric(second[2], "Response rate", ui.percent(totals.response_rate), "response_rate")
     ui.metric(second[3], "AE session rate", ui.percent(totals.ae_session_rate), "ae_session_rate")
     ui.metric(second[4], "Serious events", ui.count(totals.serious_events), "serious_events")
 
@@ -82,23 +77,21 @@ def trends(months: pd.DataFrame) -> None:
     )
     left.plotly_chart(volume, width="stretch")
     rate = go.Figure(
-        [
-            go.Scatter(
-                x=list(months["month"]) + list(months["month"])[::-1],
-                y=list(months["ae_session_rate_ci_high"] * 100)
-                + list(months["ae_session_rate_ci_low"] * 100)[::-1],
-                fill="toself",
-                line={"width": 0},
-                name="95 % CI",
-                opacity=0.25,
-            ),
-            go.Scatter(
-                x=months["month"], y=months["ae_session_rate"] * 100, name="AE session rate"
-            ),
-        ]
+        go.Scatter(
+            x=months["month"],
+            y=months["ae_session_rate"] * 100,
+            mode="markers",
+            name="AE session rate",
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": (months["ae_session_rate_ci_high"] - months["ae_session_rate"]) * 100,
+                "arrayminus": (months["ae_session_rate"] - months["ae_session_rate_ci_low"]) * 100,
+            },
+        )
     )
     rate.update_layout(
-        title="AE session rate per month (95 % Wilson CI; no point where under 11 events)",
+        title="AE session rate per month, with 95 % Wilson CI",
         xaxis_title="Month",
         yaxis_title="Sessions with an adverse event (%)",
     )
@@ -118,10 +111,15 @@ if months.empty:
 st.caption(
     "Sessions and patients count in the period of the session; courses started in that of "
     "their first session; completion, dropout and response in that of the course's last "
-    "session; serious events in that of their onset. Hover a label for its definition."
+    f"session; serious events in that of their onset. Response is measured on **{instrument}** "
+    "(sidebar). Hover a label for its definition."
 )
 headline(totals, instrument)
 st.subheader("Monthly trends")
+st.caption(
+    "A month whose sessions with an adverse event number 1 to 10 has no AE point: the rate "
+    "would give that small count back."
+)
 trends(months)
 ui.suppression_note()
 ui.table(
