@@ -501,7 +501,7 @@ def freshness() -> pd.DataFrame:
         f" from {table} where not is_voided group by clinic_id"
         for feed, (table, day) in FRESHNESS_FEEDS.items()
     )
-    return read(
+    fresh = read(
         f"""
         with per_feed as ({per_feed})
         select
@@ -515,6 +515,7 @@ def freshness() -> pd.DataFrame:
         order by days_behind desc, clinic_id, feed
         """
     )
+    return _as_dates(fresh, "latest_record_on")
 
 
 def files_received() -> pd.DataFrame:
