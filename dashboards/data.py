@@ -339,20 +339,26 @@ MONTHLY_DISCLOSURE = Disclosure(
 )
 
 
+# Completed sessions, their patients and sessions with an adverse event per clinic-local month,
+# under a condition on fct_sessions: the Overview's trend and the Safety page's p-chart.
+SESSIONS_PER_MONTH_SQL = """
+    select
+        cast(date_trunc('month', started_on_local) as date) as month,
+        count(distinct patient_key) as patients,
+        count(*) as sessions,
+        count(*) filter (where has_adverse_event) as sessions_with_ae
+    from marts.fct_sessions
+    where {where}
+    group by all
+    order by month
+"""
+
+
 def monthly_activity(filters: Filters) -> pd.DataFrame:
     """Completed sessions, patients and the AE session rate (Wilson 95 % CI) per month."""
     where, params = filters.where(clinic="clinic_id", day="started_on_local")
     sql = f"""
-        with months as (
-            select
-                cast(date_trunc('month', started_on_local) as date) as month,
-                count(distinct patient_key) as patients,
-                count(*) as sessions,
-                count(*) filter (where has_adverse_event) as sessions_with_ae
-            from marts.fct_sessions
-            where {where}
-            group by all
-        )
+        with months as ({SESSIONS_PER_MONTH_SQL.format(where=where)})
         select
             *,
             sessions_with_ae / sessions as ae_session_rate,
@@ -1172,18 +1178,7 @@ def p_chart_months_exact(filters: Filters, clinic: str) -> pd.DataFrame:
     of the clinic-local date), under the page's other filters (its clinic filter is replaced
     by `clinic`). Months without a session have no row."""
     where, params = session_filter(_with(filters, clinics=(clinic,)))
-    sql = f"""
-        select
-            cast(date_trunc('month', started_on_local) as date) as month,
-            count(distinct patient_key) as patients,
-            count(*) as sessions,
-            count(*) filter (where has_adverse_event) as sessions_with_ae
-        from marts.fct_sessions
-        where {where}
-        group by all
-        order by month
-    """
-    return read(sql, params)
+    return read(SESSIONS_PER_MONTH_SQL.format(where=where), params)
 
 
 def p_chart_limits(months: pd.DataFrame) -> pd.DataFrame:

@@ -119,3 +119,21 @@ def demo_warehouse(tmp_path_factory) -> tuple[Path, DataDir]:
     data = DataDir(root / "data")
     run_refresh(landing, data)
     return landing, data
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict[str, bytes | str]:
+    """What every download button hands the browser, by file id (the end of its URL): read one
+    with tests.app_testing.downloaded(page, label, downloads)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    served: dict[str, bytes | str] = {}
+    keep = MemoryMediaFileStorage.load_and_get_id
+
+    def recording(self, path_or_data, mimetype, kind, filename=None):
+        file_id = keep(self, path_or_data, mimetype, kind, filename)
+        served[file_id] = path_or_data
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
+    return served

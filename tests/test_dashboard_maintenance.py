@@ -6,17 +6,14 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
+from tests.app_testing import downloaded, open_page, published_frame, shown_table
 from toning.config import DataDir
 
-APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "app.py")
 SKIN_TYPE_NAMES = {"unknown": "Unknown", "ALL": "All skin types"}
 NEED_BY = ["need_by_3m", "need_by_6m", "need_by_12m"]
 
@@ -28,45 +25,6 @@ def warehouse(demo_warehouse, monkeypatch) -> DataDir:
     return data
 
 
-@pytest.fixture
-def downloads(monkeypatch) -> dict[str, bytes]:
-    """What each download button hands the browser, by file id (the end of its URL)."""
-    served: dict[str, bytes] = {}
-    keep = MemoryMediaFileStorage.load_and_get_id
-
-    def recording(self, path_or_data, mimetype, kind, filename=None):
-        file_id = keep(self, path_or_data, mimetype, kind, filename)
-        served[file_id] = path_or_data
-        return file_id
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
-    return served
-
-
-def mart(data: DataDir, sql: str, params: list | None = None) -> pd.DataFrame:
-    with duckdb.connect(str(data.warehouse), read_only=True) as con:
-        return con.execute(sql, params or []).df()
-
-
-def open_page(page_file: str) -> AppTest:
-    page = AppTest.from_file(APP, default_timeout=60).run()
-    page.switch_page(page_file).run()
-    assert not page.exception
-    return page
-
-
-def shown(page: AppTest, column: str) -> pd.DataFrame:
-    """The table on the page that has this column."""
-    [table] = [frame.value for frame in page.dataframe if column in frame.value.columns]
-    return table
-
-
-def downloaded(page: AppTest, label: str, downloads: dict[str, bytes]) -> str:
-    [button] = [button for button in page.download_button if button.label == label]
-    data = downloads[Path(button.proto.url).stem]
-    return data.decode() if isinstance(data, bytes) else data
-
-
 def drawn_skin_types(page: AppTest) -> list[str]:
     spec = json.loads(page.get("plotly_chart")[0].proto.spec)
     return [trace["name"] for trace in spec["data"] if trace.get("showlegend") is not False]
@@ -74,7 +32,7 @@ def drawn_skin_types(page: AppTest) -> list[str]:
 
 def concern_with_small_cohorts(data: DataDir) -> str:
     """A concern with cohorts both large enough to draw and too small to show."""
-    return mart(
+    return published_frame(
         data,
         "select primary_concern from marts.maintenance_need_summary group by 1"
         " having min(courses) < 11 and max(courses) >= 11 order by 1 limit 1",
@@ -82,13 +40,13 @@ def concern_with_small_cohorts(data: DataDir) -> str:
 
 
 def assert_need_by_as_in_the_mart(page: AppTest, data: DataDir, concern: str) -> None:
-    summary = mart(
+    summary = published_frame(
         data,
         "select * from marts.maintenance_need_summary where primary_concern = ?",
         [concern],
     )
     summary["skin_type"] = summary["skin_type"].map(lambda key: SKIN_TYPE_NAMES.get(key, key))
-    table = shown(page, "need_by_3m").set_index("skin_type")
+    table = shown_table(page, "need_by_3m").set_index("skin_type")
     assert sorted(table.index) == sorted(summary["skin_type"])
     for cohort in summary.itertuples():
         row = table.loc[cohort.skin_type]
@@ -119,7 +77,7 @@ def test_need_by_and_curves_are_the_marts_for_each_concern(warehouse):
 
 def test_the_worklist_is_the_clinics_due_courses_most_overdue_first(warehouse, downloads):
     page = open_page("app_pages/maintenance.py")
-    due = mart(warehouse, "select clinic_id, course_id from marts.maintenance_due")
+    due = published_frame(warehouse, "select clinic_id, course_id from marts.maintenance_due")
     clinics = page.selectbox(key="maintenance_clinic")
     assert len(clinics.options) >= 2
 
@@ -127,7 +85,7 @@ def test_the_worklist_is_the_clinics_due_courses_most_overdue_first(warehouse, d
         clinic_id = clinic.split(" · ")[0]
         clinics.select(clinic_id).run()
         assert not page.exception
-        worklist = shown(page, "course_id")
+        worklist = shown_table(page, "course_id")
         expected = due[due["clinic_id"] == clinic_id]["course_id"]
         assert len(worklist) == len(expected) > 0
         assert sorted(worklist["course_id"]) == sorted(expected)
@@ -147,7 +105,7 @@ def test_definitions_show_every_metric_and_every_mart(warehouse):
     texts = {markdown.value for markdown in page.markdown}
     assert metrics and all(doc["block_contents"].strip() in texts for doc in metrics)
 
-    marts = mart(
+    marts = published_frame(
         warehouse,
         "select table_name from information_schema.tables where table_schema = 'marts'",
     )["table_name"]

@@ -6,18 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from dashboards import data
-
-APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "app.py")
-READ_ONLY = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+from tests.app_testing import downloaded, open_page, published_frame, shown_table
 
 
 @pytest.fixture
@@ -27,29 +21,13 @@ def demo(demo_warehouse, monkeypatch):
     return published
 
 
-def mart(published, sql: str, params: list | None = None) -> pd.DataFrame:
-    with duckdb.connect(str(published.warehouse), read_only=True, config=READ_ONLY) as con:
-        return con.execute(sql, params or []).df()
-
-
-def open_page(page_file: str) -> AppTest:
-    page = AppTest.from_file(APP, default_timeout=60).run()
-    page.switch_page(page_file).run()
-    assert not page.exception
-    return page
-
-
-def shown_table(page: AppTest, column: str) -> pd.DataFrame:
-    return next(frame.value for frame in page.dataframe if column in frame.value.columns)
-
-
 def test_overview_equals_the_marts_and_follows_the_clinic_filter(demo):
     page = open_page("app_pages/overview.py")
     metrics = {metric.label: metric.value for metric in page.metric}
-    sessions = mart(demo, "select * from marts.fct_sessions")
+    sessions = published_frame(demo, "select * from marts.fct_sessions")
     assert metrics["Completed sessions"] == f"{len(sessions):,}"
     assert metrics["Patients treated"] == f"{sessions['patient_key'].nunique():,}"
-    safety = mart(
+    safety = published_frame(
         demo,
         "select sum(sessions_with_ae) / sum(sessions) as rate from marts.safety_by_skin_type"
         " where clinic_id = 'ALL' and primary_concern = 'ALL'",
@@ -65,7 +43,7 @@ def test_overview_equals_the_marts_and_follows_the_clinic_filter(demo):
 
 
 def results_mart(demo, clinic: str) -> pd.DataFrame:
-    return mart(
+    return published_frame(
         demo,
         "select * from marts.results_by_skin_type where clinic_id = ? and primary_concern = 'ALL'"
         " and instrument = 'pigmentation_vas' order by fitzpatrick nulls last",
@@ -100,7 +78,7 @@ def test_results_equal_the_mart_unfiltered_and_for_one_clinic(demo):
 
 def small_cell(demo) -> tuple[str, str]:
     """A clinic and skin type whose completed courses rest on 1-10 patients in the demo data."""
-    for clinic in mart(demo, "select clinic_id from marts.dim_clinics")["clinic_id"]:
+    for clinic in published_frame(demo, "select clinic_id from marts.dim_clinics")["clinic_id"]:
         exact = data.results_by_skin_type_exact(data.Filters(clinics=(clinic,)), "pigmentation_vas")
         small = exact[(exact["patients"] >= 1) & (exact["patients"] <= 10)]
         if len(small) == 1:
@@ -108,16 +86,8 @@ def small_cell(demo) -> tuple[str, str]:
     raise AssertionError("the demo data has no clinic with exactly one small skin-type cell")
 
 
-def test_a_small_cell_shows_under_eleven_no_rate_and_hides_its_complement(demo, monkeypatch):
+def test_a_small_cell_shows_under_eleven_no_rate_and_hides_its_complement(demo, downloads):
     clinic, skin_type = small_cell(demo)
-    downloads: dict[str, str] = {}
-    real_download_button = st.download_button
-
-    def recording_download_button(label, data, file_name=None, *args, **kwargs):
-        downloads[file_name] = data
-        return real_download_button(label, data, file_name, *args, **kwargs)
-
-    monkeypatch.setattr(st, "download_button", recording_download_button)
     page = open_page("app_pages/results.py")
     page.sidebar.multiselect[0].set_value([clinic]).run()
     shown = shown_table(page, "Skin type").set_index("Skin type")
@@ -125,8 +95,9 @@ def test_a_small_cell_shows_under_eleven_no_rate_and_hides_its_complement(demo, 
     assert pd.isna(shown.loc[skin_type, "Response rate"])
     assert pd.isna(shown.loc[skin_type, "Mean change"])
     assert (shown["Patients"] == "hidden").sum() == 1  # its complement
-    rows = list(csv.DictReader(io.StringIO(downloads["results_by_skin_type.csv"], newline="")))
-    downloaded = {row["Skin type"]: row for row in rows}
-    assert downloaded[skin_type]["Patients"] == "<11"
-    assert downloaded[skin_type]["Response rate"] == ""
+    download = downloaded(page, "Download results by skin type as CSV", downloads)
+    rows = list(csv.DictReader(io.StringIO(download, newline="")))
+    downloaded_rows = {row["Skin type"]: row for row in rows}
+    assert downloaded_rows[skin_type]["Patients"] == "<11"
+    assert downloaded_rows[skin_type]["Response rate"] == ""
     assert [row["Patients"] for row in rows].count("hidden") == 1

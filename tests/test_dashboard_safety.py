@@ -7,15 +7,14 @@ import math
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboards import data
+from tests.app_testing import open_page, published_frame
 from toning.config import DataDir
 
-APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "app.py")
 SAFETY = "app_pages/safety.py"
 CLINICS = "app_pages/clinics.py"
 
@@ -32,17 +31,9 @@ def mart(warehouse: DataDir, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TONING_DATA_DIR", str(warehouse.root))
 
     def run(sql: str, params: list | None = None) -> pd.DataFrame:
-        with duckdb.connect(str(warehouse.warehouse), read_only=True) as con:
-            return con.execute(sql, params or []).df()
+        return published_frame(warehouse, sql, params)
 
     return run
-
-
-def open_page(path: str) -> AppTest:
-    page = AppTest.from_file(APP, default_timeout=60).run()
-    page.switch_page(path).run()
-    assert not page.exception, page.exception
-    return page
 
 
 def table_with(page: AppTest, *columns: str) -> pd.DataFrame:

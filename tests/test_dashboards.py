@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import shutil
 import socket
 import subprocess
@@ -15,20 +14,18 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from tests.app_testing import APP, PAGE_FILES, downloaded
 from tests.conftest import CLINICS_CSV, SESSION_HEADER, session_row
 from toning.config import DataDir
 from toning.refresh import RefreshError, run_refresh
 
-APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "app.py")
 TONING = Path(sys.executable).parent / "toning"
 
 
 # A clinic id a spreadsheet would run as a formula: it must reach every CSV download as text.
 FORMULA_CLINIC = '=HYPERLINK("http://evil.example","x")'
-PAGE_FILES = re.findall(r'st\.Page\(\s*"([^"]+)"', (Path(APP).read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -73,29 +70,24 @@ def test_the_overview_shows_the_period_and_the_refresh(published, monkeypatch):
     assert "Data as of the refresh" in page.caption[0].value
 
 
-def test_every_csv_download_is_safe_in_a_spreadsheet(published, monkeypatch):
+def test_every_csv_download_is_safe_in_a_spreadsheet(published, monkeypatch, downloads):
     """Every page's every download: no cell a spreadsheet would run as a formula, and the
     landing zone's formula-like clinic id arrives as plain text."""
     monkeypatch.setenv("TONING_DATA_DIR", str(published.root))
-    downloads: dict[str, str] = {}
-    real_download_button = st.download_button
-
-    def recording_download_button(label, data, file_name=None, *args, **kwargs):
-        downloads[file_name] = data
-        return real_download_button(label, data, file_name, *args, **kwargs)
-
-    monkeypatch.setattr(st, "download_button", recording_download_button)
     page = AppTest.from_file(APP, default_timeout=60).run()
     for page_file in PAGE_FILES:
         page.switch_page(page_file).run()
         assert not page.exception, page_file
-    assert "freshness.csv" in downloads and "monthly_activity.csv" in downloads
+        if page_file.endswith("data_quality.py"):
+            freshness = downloaded(page, "Download freshness as CSV", downloads)
+    assert len(downloads) >= len(PAGE_FILES)
     formula_starts = ("=", "+", "-", "@", "\t", "\r")
-    for file_name, text in downloads.items():
+    for served in downloads.values():
+        text = served.decode() if isinstance(served, bytes) else served
         cells = [cell for row in csv.reader(io.StringIO(text, newline="")) for cell in row]
         live = [cell for cell in cells if cell.startswith(formula_starts) and not _number(cell)]
-        assert not live, f"{file_name}: {live[:3]}"
-    assert "'" + FORMULA_CLINIC in downloads["freshness.csv"].replace('""', '"')
+        assert not live, live[:3]
+    assert "'" + FORMULA_CLINIC in freshness.replace('""', '"')
 
 
 def _number(cell: str) -> bool:
