@@ -7,11 +7,16 @@ import streamlit as st
 
 from dashboards import data, ui
 
-ALL = "ALL"
+ALL = data.ALL
 SKIN_TYPE_NAMES = {"unknown": "Unknown", ALL: "All skin types"}
-SKIN_TYPES = ("I", "II", "III", "IV", "V", "VI", "unknown")
 # A colour-blind-safe palette; the all-skin-types curve is dark grey and dashed.
-SKIN_TYPE_COLOURS = dict(zip(SKIN_TYPES, plotly.colors.qualitative.Safe, strict=False))
+SKIN_TYPE_COLOURS = dict(
+    zip(
+        [skin_type for skin_type in data.SKIN_TYPES if skin_type != ALL],
+        plotly.colors.qualitative.Safe,
+        strict=False,
+    )
+)
 ALL_COLOUR = "#444444"
 BAND_OPACITY = 0.1
 
