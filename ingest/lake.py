@@ -40,7 +40,9 @@ OPS_TABLES = {
     "refresh_runs": """
         run_id varchar, started_at timestamp, finished_at timestamp, status varchar,
         full_rebuild boolean, files_new bigint, rows_loaded bigint, rows_quarantined bigint,
-        rows_duplicate bigint, duration_s double, error varchar
+        rows_duplicate bigint, duration_s double, error varchar,
+        ingest_s double, validation_s double, dbt_s double, checks_s double, publish_s double,
+        rolled_back_to varchar
     """,
 }
 IDENTITY_TABLE = """
@@ -82,6 +84,10 @@ def create_lake(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"create table if not exists ops.{name} ({columns})")
     # Lakes made before the expectation suites lack this column.
     con.execute("alter table ops.quarantine add column if not exists expectation varchar")
+    # Lakes made before stage durations and rollbacks were recorded (until schema migrations).
+    for column in ("ingest_s", "validation_s", "dbt_s", "checks_s", "publish_s"):
+        con.execute(f"alter table ops.refresh_runs add column if not exists {column} double")
+    con.execute("alter table ops.refresh_runs add column if not exists rolled_back_to varchar")
 
 
 def create_identity_store(con: duckdb.DuckDBPyConnection) -> None:

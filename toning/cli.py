@@ -31,6 +31,10 @@ DataDirOption = Annotated[
 ]
 
 
+# "Another refresh is running": a scheduler retries later rather than paging (EX_TEMPFAIL).
+EXIT_LOCKED = 75
+
+
 def _say(message: str) -> None:
     """Progress from the services: plain text (a path or a reason may contain brackets)."""
     console.print(f"[dim]{datetime.now():%H:%M:%S}[/dim] {escape(message)}")
@@ -65,13 +69,29 @@ def refresh(
     full: Annotated[
         bool, typer.Option("--full", help="Rebuild the lake from the raw archive first.")
     ] = False,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--keep",
+            help="Previously published warehouses to keep for rollback"
+            f" (default ${config.KEEP_VERSIONS_ENV} or {config.DEFAULT_KEEP_VERSIONS}).",
+        ),
+    ] = None,
 ) -> None:
     """Ingest new landing files, build the marts, publish the warehouse (exit 0 = published)."""
     from toning.refresh import RefreshError, run_refresh
 
     try:
+        kept = config.keep_versions(keep)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    try:
         result = run_refresh(
-            config.landing_dir(landing), config.data_dir(data_dir), full=full, progress=_say
+            config.landing_dir(landing),
+            config.data_dir(data_dir),
+            full=full,
+            progress=_say,
+            keep=kept,
         )
     except RefreshError as error:
         console.print(f"[bold red]refresh failed:[/bold red] {escape(str(error))}")
@@ -82,6 +102,39 @@ def refresh(
         console.print("The previously published warehouse and the lake were left untouched.")
         raise typer.Exit(130) from None
     console.print(f"[green]refresh {result.run_id} published[/green] in {result.seconds:.1f} s")
+
+
+@app.command()
+def rollback(
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Run id of the kept version (default: the one before)."),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Publish a kept version again (exit 0 = published; `toning status` lists them)."""
+    from toning.refresh import RefreshError, RefreshLocked
+    from toning.rollback import rollback as roll_back
+
+    try:
+        result = roll_back(config.data_dir(data_dir), to=to, progress=_say)
+    except RefreshLocked as error:
+        console.print(f"[bold red]rollback refused:[/bold red] {escape(str(error))}")
+        raise typer.Exit(EXIT_LOCKED) from None
+    except RefreshError as error:
+        console.print(f"[bold red]rollback failed:[/bold red] {escape(str(error))}")
+        console.print("The published warehouse was left untouched.")
+        raise typer.Exit(1) from None
+    console.print(f"[green]rollback {result.run_id}: {result.restored} published[/green]")
+
+
+@app.command()
+def status(data_dir: DataDirOption = None) -> None:
+    """What is published, the kept versions, the last runs, whether a refresh is running."""
+    from toning.status import status_report
+
+    # Plain print: no colours or wrapping, whether to a terminal, a pipe or a cron mail.
+    print(status_report(config.data_dir(data_dir)), end="")
 
 
 @app.command()

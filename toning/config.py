@@ -17,6 +17,11 @@ from ingest.paths import IngestPaths  # a plain value: the dashboards read this 
 LANDING_ENV = "TONING_LANDING"
 DATA_DIR_ENV = "TONING_DATA_DIR"
 CLOCK_ENV = "TONING_CLOCK"
+KEEP_VERSIONS_ENV = "TONING_KEEP_VERSIONS"
+# Previously published warehouses kept for `toning rollback`: each costs one warehouse of disk.
+DEFAULT_KEEP_VERSIONS = 3
+# A refresh's stages, in order; ops.refresh_runs has a `<stage>_s` duration column for each.
+RUN_STAGES = ("ingest", "validation", "dbt", "checks", "publish")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,6 +53,24 @@ def refresh_clock() -> datetime:
         return datetime.fromisoformat(setting)
     except ValueError:
         raise ValueError(f"{CLOCK_ENV} must be YYYY-MM-DD, got {setting!r}") from None
+
+
+def keep_versions(option: int | None = None) -> int:
+    """--keep, else $TONING_KEEP_VERSIONS, else DEFAULT_KEEP_VERSIONS: how many previously
+    published warehouses a publish keeps (0 keeps none)."""
+    if option is None:
+        setting = os.environ.get(KEEP_VERSIONS_ENV, "").strip()
+        if not setting:
+            return DEFAULT_KEEP_VERSIONS
+        try:
+            option = int(setting)
+        except ValueError:
+            raise ValueError(
+                f"{KEEP_VERSIONS_ENV} must be a whole number, got {setting!r}"
+            ) from None
+    if option < 0:
+        raise ValueError(f"the number of versions to keep must be 0 or more, got {option}")
+    return option
 
 
 @dataclass(frozen=True)
@@ -113,6 +136,12 @@ class DataDir:
         """The latest refreshes, failed ones included, as JSON: a failed run never reaches the
         published warehouse, yet the dashboards must show it."""
         return self.root / "refresh_history.json"
+
+    @property
+    def versions(self) -> Path:
+        """Previously published warehouses (and their manifests), one folder per run id, for
+        `toning rollback`."""
+        return self.root / "versions"
 
     @property
     def lock_file(self) -> Path:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from expectations.checks import CheckResult, dbt_quality_vars, record_results, run_checks
@@ -26,8 +26,14 @@ from ingest import lake
 from ingest.landing import LandingFile
 from ingest.paths import IngestPaths
 from ingest.run import IngestSummary, ingest_landing
-from toning import rebuild
-from toning.config import DataDir, absolute, refresh_clock
+from toning import rebuild, versions
+from toning.config import (
+    DEFAULT_KEEP_VERSIONS,
+    RUN_STAGES,
+    DataDir,
+    absolute,
+    refresh_clock,
+)
 from toning.dbt import DBT_PROJECT_DIR, DbtResult, run_dbt
 
 Progress = Callable[[str], None]
@@ -88,6 +94,7 @@ def run_refresh(
     full: bool = False,
     progress: Progress = lambda _: None,
     dbt_project: Path = DBT_PROJECT_DIR,
+    keep: int = DEFAULT_KEEP_VERSIONS,
 ) -> RefreshResult:
     landing = absolute(landing)
     _require_folder(landing, "landing folder", must_exist=True)
@@ -97,43 +104,101 @@ def run_refresh(
     except ValueError as error:
         raise RefreshError(str(error)) from None
     started = time.monotonic()
-    run_id = _now().strftime("%Y%m%dT%H%M%S%fZ")
+    run_id = new_run_id()
+    stages = StageClock()
     with refresh_lock(data):
         if recovered := rebuild.recover(data):
             progress(f"full rebuild: {recovered}")
         data.archive.mkdir(parents=True, exist_ok=True)
         _record_run_start(data, run_id, full)
         try:
-            paths, replay = _stores(data, full, progress)
-            progress(f"ingest: {landing}")
-            suites = SuiteValidator(latest=latest)
-            summary = ingest_landing(landing, paths, run_id, progress, replay, suites=suites)
-            progress(
-                f"ingest: {len(summary.files)} new file(s), {summary.total('rows_loaded'):,} rows"
-                f" loaded, {summary.total('rows_quarantined'):,} quarantined,"
-                f" {summary.total('rows_duplicate'):,} duplicate; {summary.unchanged} unchanged"
+            summary, docs, dbt = _run_stages(
+                landing, data, run_id, full, latest, dbt_project, stages, progress
             )
-            docs = _data_docs(data, suites, progress)
-            dbt = _build(data, paths.lake, dbt_project, progress)
-            dbt_seconds = dbt.elapsed_s
-            _quality_gate(data, paths.lake, run_id, dbt.run_results_path, progress)
-            _copy_ops_tables(data, paths.lake, run_id)
-            if full:
-                rebuild.commit(data)
-                progress("full rebuild: the rebuilt lake and identity store are now in use")
-            os.replace(data.build_dir / data.dbt_manifest.name, data.dbt_manifest)
-            os.replace(data.build_dir / data.warehouse.name, data.warehouse)
-            progress(f"published {data.warehouse}")
+            with stages.stage("publish"):
+                _publish(data, full, keep, progress)
         except BaseException as error:
             if full:
                 rebuild.discard(data)
             # The lake in use: the old one, unless a --full was committed just before the error.
-            _record_run_end(data, run_id, "failed", started, error=_first_line(error))
+            _record_run_end(
+                data, run_id, "failed", started, error=_first_line(error), stages=stages
+            )
             raise
-        _record_run_end(data, run_id, "published", started, summary=summary)
+        _record_run_end(data, run_id, "published", started, summary=summary, stages=stages)
     return RefreshResult(
-        run_id, summary, dbt_seconds, time.monotonic() - started, data.warehouse, docs
+        run_id, summary, dbt.elapsed_s, time.monotonic() - started, data.warehouse, docs
     )
+
+
+def new_run_id() -> str:
+    """A run's id: its start in UTC, so ids sort by time (kept versions are named by them)."""
+    return _now().strftime("%Y%m%dT%H%M%S%fZ")
+
+
+class StageClock:
+    """Seconds spent in each stage of a run, a failed stage's time included."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.add(name, time.monotonic() - started)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 3)
+
+
+def _run_stages(
+    landing: Path,
+    data: DataDir,
+    run_id: str,
+    full: bool,
+    latest: date,
+    dbt_project: Path,
+    stages: StageClock,
+    progress: Progress,
+) -> tuple[IngestSummary, DataDocs | None, DbtResult]:
+    """Ingest, validation, dbt build and the quality gate: everything before the publish."""
+    with stages.stage("ingest"):
+        paths, replay = _stores(data, full, progress)
+        progress(f"ingest: {landing}")
+        suites = SuiteValidator(latest=latest)
+        summary = ingest_landing(landing, paths, run_id, progress, replay, suites=suites)
+    # The expectation suites run inside the ingest: their time counts as validation.
+    stages.add("ingest", -suites.seconds)
+    stages.add("validation", suites.seconds)
+    progress(
+        f"ingest: {len(summary.files)} new file(s), {summary.total('rows_loaded'):,} rows"
+        f" loaded, {summary.total('rows_quarantined'):,} quarantined,"
+        f" {summary.total('rows_duplicate'):,} duplicate; {summary.unchanged} unchanged"
+    )
+    with stages.stage("validation"):
+        docs = _data_docs(data, suites, progress)
+    with stages.stage("dbt"):
+        dbt = _build(data, paths.lake, dbt_project, progress)
+    with stages.stage("checks"):
+        _quality_gate(data, paths.lake, run_id, dbt.run_results_path, progress)
+        _copy_ops_tables(data, paths.lake, run_id)
+    return summary, docs, dbt
+
+
+def _publish(data: DataDir, full: bool, keep: int, progress: Progress) -> None:
+    """Swap in a --full's lake, keep the warehouse being replaced, publish by atomic rename."""
+    if full:
+        rebuild.commit(data)
+        progress("full rebuild: the rebuilt lake and identity store are now in use")
+    # Kept by hard link before the rename: the published path never goes missing.
+    versions.keep_published(data, keep, progress)
+    os.replace(data.build_dir / data.dbt_manifest.name, data.dbt_manifest)
+    os.replace(data.build_dir / data.warehouse.name, data.warehouse)
+    progress(f"published {data.warehouse}")
+    versions.prune(data, keep, progress)
 
 
 def _require_folder(path: Path, what: str, must_exist: bool) -> None:
@@ -269,7 +334,9 @@ def _record_run_end(
     started: float,
     summary: IngestSummary | None = None,
     error: str | None = None,
+    stages: StageClock | None = None,
 ) -> None:
+    seconds = {} if stages is None else stages.seconds
     with lake.connect(data.lake) as con:
         lake.create_lake(con)
         values = [
@@ -281,26 +348,29 @@ def _record_run_end(
             None if summary is None else summary.total("rows_duplicate"),
             round(time.monotonic() - started, 3),
             error,
+            *(seconds.get(name) for name in RUN_STAGES),
             run_id,
         ]
+        stage_columns = "".join(f", {name}_s = ?" for name in RUN_STAGES)
         con.execute(
             "update ops.refresh_runs set finished_at = ?, status = ?, files_new = ?,"
             " rows_loaded = ?, rows_quarantined = ?, rows_duplicate = ?, duration_s = ?,"
-            " error = ? where run_id = ?",
+            f" error = ?{stage_columns} where run_id = ?",
             values,
         )
-        _write_run_history(con, data.run_history)
+        write_run_history(con, data.run_history)
 
 
 RUN_HISTORY_LENGTH = 30
 
 
-def _write_run_history(con, path: Path) -> None:
+def write_run_history(con, path: Path) -> None:
     """The latest runs, newest first, replaced atomically (a reader sees the old or the new)."""
+    stage_columns = "".join(f", {name}_s" for name in RUN_STAGES)
     cursor = con.execute(
         "select run_id, started_at, finished_at, status, full_rebuild, files_new, rows_loaded,"
-        " rows_quarantined, duration_s, error from ops.refresh_runs"
-        " order by started_at desc limit ?",
+        f" rows_quarantined, duration_s, error{stage_columns}, rolled_back_to"
+        " from ops.refresh_runs order by started_at desc limit ?",
         [RUN_HISTORY_LENGTH],
     )
     names = [column[0] for column in cursor.description]
