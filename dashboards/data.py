@@ -148,6 +148,18 @@ def _metric_definitions(path: Path, version: int) -> dict[str, str]:
     }
 
 
+def in_use(runs: pd.DataFrame) -> pd.Series | None:
+    """The run whose warehouse the pages show: the newest that published one or rolled one
+    back (then `warehouse_run` is the run it rolled back to); None before the first publish."""
+    placed = runs[runs["status"].isin(["published", "rolled_back"])]
+    if placed.empty:
+        return None
+    run = placed.iloc[0].copy()
+    rolled_back_to = run.get("rolled_back_to")
+    run["warehouse_run"] = rolled_back_to if run.status == "rolled_back" else run.run_id
+    return run
+
+
 def run_history() -> pd.DataFrame:
     """The latest refreshes, newest first, failed ones included (written by every refresh)."""
     path = config.data_dir().run_history

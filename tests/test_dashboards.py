@@ -20,6 +20,7 @@ from tests.app_testing import APP, PAGE_FILES, downloaded
 from tests.conftest import CLINICS_CSV, SESSION_HEADER, session_row
 from toning.config import DataDir
 from toning.refresh import RefreshError, run_refresh
+from toning.rollback import rollback
 
 TONING = Path(sys.executable).parent / "toning"
 
@@ -168,8 +169,24 @@ def test_a_failed_refresh_is_shown_with_what_stayed_published(published, tmp_pat
     assert not page.exception
     [error] = page.error
     assert "failed" in error.value and "batch_fully_rejected" in error.value
-    assert f"still show the warehouse published by {published_run}" in error.value
+    assert f"still show the warehouse of the refresh {published_run}" in error.value
     assert page.metric  # the published figures are still shown under it
+
+
+def test_a_rollback_is_shown_with_the_warehouse_put_back(published, tmp_path, monkeypatch):
+    data = DataDir(tmp_path / "data")
+    shutil.copytree(published.root, data.root)
+    first_run = json.loads(data.run_history.read_text())[0]["run_id"]
+    more = tmp_path / "landing" / "sessions"
+    more.mkdir(parents=True)
+    (more / "week2.csv").write_text("\n".join([SESSION_HEADER, session_row("S20")]) + "\n")
+    run_refresh(tmp_path / "landing", data)
+    rollback(data, to=first_run)
+    monkeypatch.setenv("TONING_DATA_DIR", str(data.root))
+    page = AppTest.from_file(APP, default_timeout=30).run()
+    assert not page.exception
+    [warning] = page.warning
+    assert f"show the warehouse published by the refresh {first_run}" in warning.value
 
 
 def free_port() -> int:

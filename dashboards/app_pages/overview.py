@@ -27,26 +27,31 @@ def refresh_status() -> None:
     if runs.empty:
         st.caption("No refresh has been recorded in this data folder yet.")
         return
-    latest = runs.iloc[0]
-    published = runs[runs["status"] == "published"]
+    latest, shown = runs.iloc[0], data.in_use(runs)
     if latest.status == "published":
         st.caption(
             f"Data as of the refresh {latest.run_id}, published "
             f"{latest.finished_at:%Y-%m-%d %H:%M} UTC."
         )
-        return
-    shown = (
-        f"these pages still show the warehouse published by {published.iloc[0].run_id} "
-        f"on {published.iloc[0].finished_at:%Y-%m-%d %H:%M} UTC"
-        if not published.empty
-        else "nothing has been published yet"
-    )
-    st.error(
-        f"The last refresh ({latest.run_id}, started {latest.started_at:%Y-%m-%d %H:%M} UTC) "
-        f"{latest.status}: {latest.error or 'no reason recorded'}. Nothing from it was "
-        f"published; {shown}. The Data quality page lists its findings.",
-        icon=":material/error:",
-    )
+    elif latest.status == "rolled_back":
+        st.warning(
+            f"Rolled back on {latest.finished_at:%Y-%m-%d %H:%M} UTC: these pages show the "
+            f"warehouse published by the refresh {shown.warehouse_run}.",
+            icon=":material/history:",
+        )
+    else:
+        still = (
+            f"these pages still show the warehouse of the refresh {shown.warehouse_run} "
+            f"(in place since {shown.finished_at:%Y-%m-%d %H:%M} UTC)"
+            if shown is not None
+            else "nothing has been published yet"
+        )
+        st.error(
+            f"The last refresh ({latest.run_id}, started {latest.started_at:%Y-%m-%d %H:%M} "
+            f"UTC) {latest.status}: {latest.error or 'no reason recorded'}. Nothing from it was "
+            f"published; {still}. The Data quality page lists its findings.",
+            icon=":material/error:",
+        )
 
 
 def headline(totals: pd.Series, instrument: str) -> None:
