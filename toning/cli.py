@@ -21,6 +21,9 @@ app = typer.Typer(
 )
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+# sysexits.h EX_TEMPFAIL: a scheduler can tell "try again later" from a failed refresh.
+EXIT_ANOTHER_REFRESH_RUNNING = 75
+
 LandingOption = Annotated[
     Path | None,
     typer.Option("--landing", help="Landing folder (default $TONING_LANDING or ./data/landing)."),
@@ -66,13 +69,22 @@ def refresh(
         bool, typer.Option("--full", help="Rebuild the lake from the raw archive first.")
     ] = False,
 ) -> None:
-    """Ingest new landing files, build the marts, publish the warehouse (exit 0 = published)."""
-    from toning.refresh import RefreshError, run_refresh
+    """Ingest new landing files, build the marts, publish the warehouse.
+
+    Exit codes: 0 published, 1 failed (the last published warehouse untouched),
+    75 another refresh is running on this data folder (EX_TEMPFAIL: nothing done, retry later),
+    130 interrupted (Ctrl+C).
+    """
+    from toning.refresh import RefreshError, RefreshLocked, run_refresh
 
     try:
         result = run_refresh(
             config.landing_dir(landing), config.data_dir(data_dir), full=full, progress=_say
         )
+    except RefreshLocked as error:
+        # Not a failure: a scheduler retries later, and nothing of this attempt is recorded.
+        console.print(f"[bold yellow]refresh not started:[/bold yellow] {escape(str(error))}")
+        raise typer.Exit(EXIT_ANOTHER_REFRESH_RUNNING) from None
     except RefreshError as error:
         console.print(f"[bold red]refresh failed:[/bold red] {escape(str(error))}")
         console.print("The previously published warehouse was left untouched.")
