@@ -22,6 +22,7 @@ import duckdb
 import yaml
 
 from expectations.suites import suite_rules
+from ingest.lake import sql_string_literal
 
 THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.yml"
 SHOWN_SUBJECTS = 5
@@ -378,3 +379,60 @@ def _dbt_tests(run_results: Path, limit: dict) -> list[CheckResult]:
             )
         )
     return results
+
+
+# The marts a night's data can only grow or correct a little: a big fall is a broken build or
+# lost data, not news for the dashboards.
+KEY_MARTS = ("fct_sessions", "fct_courses", "fct_course_outcomes", "fct_side_effects")
+
+
+def published_rows_drop(
+    con: duckdb.DuckDBPyConnection,
+    published: Path,
+    thresholds: dict[str, dict] | None = None,
+) -> list[CheckResult]:
+    """Per key mart, the share of the published warehouse's rows that the new build lost.
+    `con` is the new build; `published` the warehouse in use (none yet: the first night)."""
+    limit = (thresholds or load_thresholds())["published_rows_drop"]
+    check = "published_rows_drop"
+    if not published.exists():
+        return [_result(check, limit, None, True, "no published warehouse yet (first night)")]
+    con.execute(f"attach {sql_string_literal(str(published))} as published (read_only)")
+    try:
+        return [
+            _mart_drop(check, limit, mart, *_mart_rows(con, mart))
+            for mart in KEY_MARTS
+            if _has_mart(con, "published", mart)
+        ]
+    finally:
+        con.execute("detach published")
+
+
+def _mart_drop(check: str, limit: dict, mart: str, new: int, old: int) -> CheckResult:
+    drop = max(0.0, 1 - new / old) if old else 0.0
+    detail = f"{new:,} rows, {old:,} published"
+    if drop:
+        detail += f": {drop:.1%} fewer"
+    return _result(check, limit, drop, drop <= limit["max"], detail, subject=mart)
+
+
+def _mart_rows(con: duckdb.DuckDBPyConnection, mart: str) -> tuple[int, int]:
+    """(rows in the new build, rows in the published warehouse); a mart the build lacks has 0."""
+    published = con.execute(f"select count(*) from published.marts.{mart}").fetchone()[0]
+    if not _has_mart(con, _catalog(con), mart):
+        return 0, published
+    return con.execute(f"select count(*) from marts.{mart}").fetchone()[0], published
+
+
+def _has_mart(con: duckdb.DuckDBPyConnection, catalog: str, mart: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables"
+            " where table_catalog = ? and table_schema = 'marts' and table_name = ?",
+            [catalog, mart],
+        ).fetchone()[0]
+    )
+
+
+def _catalog(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute("select current_database()").fetchone()[0]

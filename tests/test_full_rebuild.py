@@ -174,7 +174,7 @@ def test_a_swap_cut_short_between_its_two_renames_is_finished_at_the_next_start(
     with lake.connect(data.lake) as con:
         lake.create_lake(con)
         con.execute("insert into ops.refresh_runs (run_id, status) values ('old', 'published')")
-    paths = rebuild.prepare(data)
+    paths = rebuild.prepare(data, data.lake)
     with lake.connect(paths.lake) as con:
         con.execute("insert into ops.refresh_runs (run_id, status) values ('full', 'running')")
     rebuilt = {paths.lake.stat().st_ino, paths.identity.stat().st_ino}

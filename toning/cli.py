@@ -21,6 +21,9 @@ app = typer.Typer(
 )
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+# sysexits.h EX_TEMPFAIL: a scheduler can tell "try again later" from a failed refresh.
+EXIT_ANOTHER_REFRESH_RUNNING = 75
+
 LandingOption = Annotated[
     Path | None,
     typer.Option("--landing", help="Landing folder (default $TONING_LANDING or ./data/landing)."),
@@ -29,10 +32,6 @@ DataDirOption = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Data folder (default $TONING_DATA_DIR or ./data)."),
 ]
-
-
-# "Another refresh is running": a scheduler retries later rather than paging (EX_TEMPFAIL).
-EXIT_LOCKED = 75
 
 
 def _say(message: str) -> None:
@@ -78,8 +77,13 @@ def refresh(
         ),
     ] = None,
 ) -> None:
-    """Ingest new landing files, build the marts, publish the warehouse (exit 0 = published)."""
-    from toning.refresh import RefreshError, run_refresh
+    """Ingest new landing files, build the marts, publish the warehouse.
+
+    Exit codes: 0 published, 1 failed (the last published warehouse untouched),
+    75 another refresh is running on this data folder (EX_TEMPFAIL: nothing done, retry later),
+    130 interrupted (Ctrl+C).
+    """
+    from toning.refresh import RefreshError, RefreshLocked, run_refresh
 
     try:
         kept = config.keep_versions(keep)
@@ -93,6 +97,10 @@ def refresh(
             progress=_say,
             keep=kept,
         )
+    except RefreshLocked as error:
+        # Not a failure: a scheduler retries later, and nothing of this attempt is recorded.
+        console.print(f"[bold yellow]refresh not started:[/bold yellow] {escape(str(error))}")
+        raise typer.Exit(EXIT_ANOTHER_REFRESH_RUNNING) from None
     except RefreshError as error:
         console.print(f"[bold red]refresh failed:[/bold red] {escape(str(error))}")
         console.print("The previously published warehouse was left untouched.")
@@ -120,7 +128,7 @@ def rollback(
         result = roll_back(config.data_dir(data_dir), to=to, progress=_say)
     except RefreshLocked as error:
         console.print(f"[bold red]rollback refused:[/bold red] {escape(str(error))}")
-        raise typer.Exit(EXIT_LOCKED) from None
+        raise typer.Exit(EXIT_ANOTHER_REFRESH_RUNNING) from None
     except RefreshError as error:
         console.print(f"[bold red]rollback failed:[/bold red] {escape(str(error))}")
         console.print("The published warehouse was left untouched.")

@@ -8,7 +8,9 @@ dbt's target/ and logs/ out of the repository, under the caller's work directory
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 OUTPUT_TAIL_LINES = 60
 LAKE_ALIAS = "lake"  # profiles.yml attaches the lake under this name
 
@@ -143,6 +146,9 @@ def _stream(
         encoding="utf-8",
         errors="replace",
         bufsize=1,
+        # dbt stays in the refresh's process group (a Ctrl+C or a scheduler's group kill reaches
+        # it), and the kernel kills it when the refresh dies, however it dies.
+        preexec_fn=_die_with_parent(os.getpid()),
     ) as process:
 
         def kill() -> None:
@@ -165,6 +171,24 @@ def _stream(
             if timer:
                 timer.cancel()
     return returncode, tail, timed_out.is_set()
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
+    """What the child runs before it becomes dbt: ask Linux to SIGKILL it when the refresh
+    dies (a SIGKILLed refresh cannot stop its children itself, and an orphaned dbt would keep
+    the lake and the build file locked). Linux sends it when the *thread* that started dbt
+    ends, so run dbt from a thread that outlives it (the refresh runs it from its main thread).
+    None where prctl does not exist."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def set_parent_death_signal() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the refresh died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_parent_death_signal
 
 
 def dbt_build(

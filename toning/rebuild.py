@@ -38,10 +38,12 @@ def recover(data: DataDir) -> str | None:
     return done
 
 
-def archived_files(data: DataDir) -> tuple[list[LandingFile], list[str]]:
+def archived_files(data: DataDir, records: Path) -> tuple[list[LandingFile], list[str]]:
     """Every file the lake in use received, as archived, in the order it first arrived, under its
-    landing name; and the landing names of those missing from the archive."""
-    with lake.connect(data.lake) as con:
+    landing name; and the landing names of those missing from the archive. `records` is the
+    lake in use, or, when it cannot be read, the published warehouse (it holds a copy of the
+    lake's `ops` tables as of its publish)."""
+    with lake.connect(records, read_only=records != data.lake) as con:
         received = con.execute(
             "select path, feed, sha256 from ops.ingest_files"
             # Re-deliveries and ignored files (links, files outside the feeds) have no copy.
@@ -58,16 +60,17 @@ def archived_files(data: DataDir) -> tuple[list[LandingFile], list[str]]:
     return files, missing
 
 
-def prepare(data: DataDir) -> IngestPaths:
-    """Empty stores in the rebuild folder, holding the history of the lake in use; the paths
-    the ingest, dbt and the quality gate of this run then use."""
+def prepare(data: DataDir, history: Path) -> IngestPaths:
+    """Empty stores in the rebuild folder, holding the run history of `history` (the lake in
+    use, or the published warehouse when that lake cannot be read); the paths the ingest, dbt
+    and the quality gate of this run then use."""
     folder = data.rebuild_dir
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     paths = data.ingest_paths(stores=folder)
     with lake.connect(paths.lake) as con:
         lake.create_lake(con)
-        lake.attach(con, data.lake, "previous")
+        lake.attach(con, history, "previous")
         for table in CARRIED_OPS_TABLES:
             con.execute(f"insert into ops.{table} by name select * from previous.ops.{table}")
     with lake.connect(paths.identity) as con:
@@ -75,9 +78,12 @@ def prepare(data: DataDir) -> IngestPaths:
     return paths
 
 
-def commit(data: DataDir) -> None:
-    """Swap the rebuilt stores in. Call with every connection to them closed."""
+def commit(data: DataDir, keep_in_use_as: Path | None = None) -> None:
+    """Swap the rebuilt stores in. Call with every connection to them closed. `keep_in_use_as`
+    keeps the lake being replaced under that name (a damaged lake, for a post-mortem)."""
     folder = data.rebuild_dir
+    if keep_in_use_as is not None:
+        _keep_a_copy(data.lake, keep_in_use_as)
     marker = folder / COMMITTED
     with open(marker, "w") as handle:
         handle.write("swap the lake and identity store in this folder into state/\n")
@@ -104,6 +110,22 @@ def _swap_in(data: DataDir) -> None:
             in_use.with_name(in_use.name + ".wal").unlink(missing_ok=True)
             os.replace(rebuilt, in_use)
     _fsync_dir(data.state)
+
+
+def _keep_a_copy(in_use: Path, name: Path) -> None:
+    """A second name for the file (and its log), so the swap leaves it in place under `name`.
+    A link, not a rename: a crash before the swap must still find the lake where it was."""
+    for source, target in ((in_use, name), (_wal(in_use), _wal(name))):
+        if not source.exists():
+            continue
+        try:
+            os.link(source, target)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(source, target)
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -19,14 +19,22 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from expectations.checks import CheckResult, dbt_quality_vars, record_results, run_checks
+import duckdb
+
+from expectations.checks import (
+    CheckResult,
+    dbt_quality_vars,
+    published_rows_drop,
+    record_results,
+    run_checks,
+)
 from expectations.suites import latest_plausible
 from expectations.validate import SuiteValidator
 from ingest import lake
 from ingest.landing import LandingFile
 from ingest.paths import IngestPaths
 from ingest.run import IngestSummary, ingest_landing
-from toning import rebuild, versions
+from toning import lake_health, rebuild, versions
 from toning.config import (
     DEFAULT_KEEP_VERSIONS,
     RUN_STAGES,
@@ -110,20 +118,18 @@ def run_refresh(
         if recovered := rebuild.recover(data):
             progress(f"full rebuild: {recovered}")
         data.archive.mkdir(parents=True, exist_ok=True)
-        _record_run_start(data, run_id, full)
+        lake_readable = _start_run(data, run_id, full, progress)
         try:
             summary, docs, dbt = _run_stages(
-                landing, data, run_id, full, latest, dbt_project, stages, progress
+                landing, data, run_id, full, lake_readable, latest, dbt_project, stages, progress
             )
             with stages.stage("publish"):
-                _publish(data, full, keep, progress)
+                _publish(data, full, lake_readable, keep, progress)
         except BaseException as error:
             if full:
                 rebuild.discard(data)
             # The lake in use: the old one, unless a --full was committed just before the error.
-            _record_run_end(
-                data, run_id, "failed", started, error=_first_line(error), stages=stages
-            )
+            _record_failure(data, run_id, started, error, stages, progress)
             raise
         _record_run_end(data, run_id, "published", started, summary=summary, stages=stages)
     return RefreshResult(
@@ -159,6 +165,7 @@ def _run_stages(
     data: DataDir,
     run_id: str,
     full: bool,
+    lake_readable: bool,
     latest: date,
     dbt_project: Path,
     stages: StageClock,
@@ -166,7 +173,9 @@ def _run_stages(
 ) -> tuple[IngestSummary, DataDocs | None, DbtResult]:
     """Ingest, validation, dbt build and the quality gate: everything before the publish."""
     with stages.stage("ingest"):
-        paths, replay = _stores(data, full, progress)
+        paths, replay = _stores(data, full, progress, lake_readable)
+        if not lake_readable:  # a --full over a damaged lake: the run lives in the new one
+            _record_run_start(paths.lake, run_id, full)
         progress(f"ingest: {landing}")
         suites = SuiteValidator(latest=latest)
         summary = ingest_landing(landing, paths, run_id, progress, replay, suites=suites)
@@ -188,10 +197,11 @@ def _run_stages(
     return summary, docs, dbt
 
 
-def _publish(data: DataDir, full: bool, keep: int, progress: Progress) -> None:
-    """Swap in a --full's lake, keep the warehouse being replaced, publish by atomic rename."""
+def _publish(data: DataDir, full: bool, lake_readable: bool, keep: int, progress: Progress) -> None:
+    """Swap in a --full's lake (a damaged one kept aside), keep the warehouse being replaced,
+    publish by atomic rename."""
     if full:
-        rebuild.commit(data)
+        rebuild.commit(data, keep_in_use_as=None if lake_readable else _corrupt_name(data))
         progress("full rebuild: the rebuilt lake and identity store are now in use")
     # Kept by hard link before the rename: the published path never goes missing.
     versions.keep_published(data, keep, progress)
@@ -208,27 +218,61 @@ def _require_folder(path: Path, what: str, must_exist: bool) -> None:
         raise RefreshError(f"{what} {path} does not exist")
 
 
-def _stores(data: DataDir, full: bool, progress: Progress) -> tuple[IngestPaths, list[LandingFile]]:
+def _start_run(data: DataDir, run_id: str, full: bool, progress: Progress) -> bool:
+    """Record this run in the lake in use; False when that lake cannot be opened and this is a
+    --full, which then rebuilds without it. Any other lake problem stops the run, in one line."""
+    try:
+        _record_run_start(data.lake, run_id, full)
+        return True
+    except duckdb.Error as error:
+        problem = lake_health.explain(data.lake, error)
+        if problem.locked or not full:
+            raise RefreshError(problem.message) from None
+        progress(f"full rebuild without the lake in use, which cannot be opened: {problem.reason}")
+        return False
+
+
+def _corrupt_name(data: DataDir) -> Path:
+    return data.lake.with_name(f"lake.corrupt-{_now():%Y%m%dT%H%M%S}.duckdb")
+
+
+def _stores(
+    data: DataDir, full: bool, progress: Progress, lake_readable: bool = True
+) -> tuple[IngestPaths, list[LandingFile]]:
     """Where this run's ingest writes, and the archived files it replays first.
 
     A plain refresh adds to the lake in use; a --full builds new stores beside it, after checking
-    that the archive still holds every file the lake in use received.
+    that the archive still holds every file the lake in use received. When that lake cannot be
+    read, the published warehouse's copy of its records says what it had received (by its last
+    publish; files received since are still in the landing zone unless a clinic removed them).
     """
     if not full:
         return data.ingest_paths(), []
-    replay, missing = rebuild.archived_files(data)
+    records = data.lake if lake_readable else _published_records(data, progress)
+    replay, missing = rebuild.archived_files(data, records)
     if missing:
         listed = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise RefreshError(
             f"--full: {len(missing)} received file(s) missing from the archive {data.archive}"
             f" ({listed}); nothing was rebuilt and the lake in use is unchanged"
         )
-    paths = rebuild.prepare(data)
+    paths = rebuild.prepare(data, records)
     progress(
         f"full rebuild: replaying {len(replay)} archived file(s) into a new lake in"
         f" {data.rebuild_dir} (the lake in use stays until this refresh publishes)"
     )
     return paths, replay
+
+
+def _published_records(data: DataDir, progress: Progress) -> Path:
+    if not data.warehouse.exists():
+        raise RefreshError(
+            f"--full: the lake in use cannot be read and there is no published warehouse"
+            f" {data.warehouse} whose records list the archived files; move {data.lake} aside"
+            f" and refresh to rebuild from the landing zone alone"
+        )
+    progress(f"full rebuild: the list of received files and the run history from {data.warehouse}")
+    return data.warehouse
 
 
 def _data_docs(data: DataDir, suites: SuiteValidator, progress: Progress) -> DataDocs | None:
@@ -275,6 +319,7 @@ def _quality_gate(
     with lake.connect(data.build_dir / data.warehouse.name) as con:
         lake.attach(con, lake_path, "lake")
         results = run_checks(con, run_id, run_results)
+        results += published_rows_drop(con, data.warehouse)
     with lake.connect(lake_path) as con:
         changed = record_results(con, run_id, results)
     for result in changed:
@@ -310,9 +355,9 @@ def _copy_ops_tables(data: DataDir, lake_path: Path, run_id: str) -> None:
         )
 
 
-def _record_run_start(data: DataDir, run_id: str, full: bool) -> None:
+def _record_run_start(lake_path: Path, run_id: str, full: bool) -> None:
     """This run in the lake in use, where its end is recorded too, whatever happens."""
-    with lake.connect(data.lake) as con:
+    with lake.connect(lake_path) as con:
         lake.create_lake(con)
         # Under the lock, a run still 'running' is one whose process died (killed, crashed).
         con.execute(
@@ -325,6 +370,23 @@ def _record_run_start(data: DataDir, run_id: str, full: bool) -> None:
             " values (?, ?, 'running', ?)",
             [run_id, _now(), full],
         )
+
+
+def _record_failure(
+    data: DataDir,
+    run_id: str,
+    started: float,
+    error: BaseException,
+    stages: StageClock,
+    progress: Progress,
+) -> None:
+    """Record the failure, unless the lake cannot take it (a --full over a damaged lake that
+    failed before its new lake was committed): then say so, and let the real error through."""
+    try:
+        _record_run_end(data, run_id, "failed", started, error=_first_line(error), stages=stages)
+    except duckdb.Error as unrecorded:
+        problem = lake_health.explain(data.lake, unrecorded)
+        progress(f"this failure is not recorded in the lake: {problem.message}")
 
 
 def _record_run_end(
