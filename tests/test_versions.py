@@ -49,7 +49,7 @@ def build_warehouse(data: DataDir, run_id: str, sessions: int) -> None:
 
 def publish(data: DataDir, run_id: str, sessions: int, keep: int = 3) -> None:
     build_warehouse(data, run_id, sessions)
-    _publish(data, full=False, keep=keep, progress=lambda _: None)
+    _publish(data, full=False, lake_readable=True, keep=keep, progress=lambda _: None)
 
 
 def sessions(warehouse: Path) -> int:
