@@ -8,6 +8,7 @@ Great Expectations' Data Docs, dbt, which runs in another folder) all see the sa
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,10 @@ from ingest.paths import IngestPaths  # a plain value: the dashboards read this 
 LANDING_ENV = "TONING_LANDING"
 DATA_DIR_ENV = "TONING_DATA_DIR"
 CLOCK_ENV = "TONING_CLOCK"
+ALERT_COMMAND_ENV = "TONING_ALERT_COMMAND"
+ALERT_WEBHOOK_ENV = "TONING_ALERT_WEBHOOK"
+ALERT_TIMEOUT_ENV = "TONING_ALERT_TIMEOUT"
+ALERT_TIMEOUT_DEFAULT_S = 10.0
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,6 +53,35 @@ def refresh_clock() -> datetime:
         return datetime.fromisoformat(setting)
     except ValueError:
         raise ValueError(f"{CLOCK_ENV} must be YYYY-MM-DD, got {setting!r}") from None
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where a refresh's alerts go: a command (given the JSON summary on stdin), a webhook (the
+    JSON POSTed to it), both or neither; each gets `timeout_s` before it counts as undelivered."""
+
+    command: list[str]
+    webhook: str | None
+    timeout_s: float
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.command or self.webhook)
+
+
+def alert_settings() -> AlertSettings:
+    """$TONING_ALERT_COMMAND (split like a shell would, but run without one: wrap pipes in a
+    script), $TONING_ALERT_WEBHOOK (an http(s) URL) and $TONING_ALERT_TIMEOUT (seconds)."""
+    timeout = os.environ.get(ALERT_TIMEOUT_ENV) or str(ALERT_TIMEOUT_DEFAULT_S)
+    try:
+        timeout_s = float(timeout)
+    except ValueError:
+        raise ValueError(f"{ALERT_TIMEOUT_ENV} must be seconds, got {timeout!r}") from None
+    return AlertSettings(
+        command=shlex.split(os.environ.get(ALERT_COMMAND_ENV, "")),
+        webhook=os.environ.get(ALERT_WEBHOOK_ENV) or None,
+        timeout_s=timeout_s,
+    )
 
 
 @dataclass(frozen=True)
@@ -113,6 +147,12 @@ class DataDir:
         """The latest refreshes, failed ones included, as JSON: a failed run never reaches the
         published warehouse, yet the dashboards must show it."""
         return self.root / "refresh_history.json"
+
+    @property
+    def open_fatals(self) -> Path:
+        """The fatal data-quality findings still open, as JSON: a finding blocks the publish,
+        so the published warehouse cannot carry it, yet the dashboards must show it."""
+        return self.root / "open_fatal_findings.json"
 
     @property
     def lock_file(self) -> Path:
