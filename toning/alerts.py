@@ -51,12 +51,7 @@ def run_summary(data: DataDir, run_id: str) -> dict:
             "select max_by(status, started_at) from ops.refresh_runs where started_at < ?",
             [run["started_at"]],
         ).fetchone()
-        [(checks, fatal, warn)] = con.execute(
-            "select count(*), count(*) filter (status = 'fail' and severity = 'fatal'),"
-            " count(*) filter (status = 'fail' and severity = 'warn')"
-            " from ops.dq_results where run_id = ?",
-            [run_id],
-        ).fetchall()
+        counts = _counts(con, run_id)
         # A check failing on its first check is a change too: it passed by never being run.
         changed = _rows(
             con,
@@ -66,9 +61,6 @@ def run_summary(data: DataDir, run_id: str) -> dict:
             [run_id],
         )
         still_open = open_fatals(con)
-    counts = {name: run[name] for name in ("files_new", "rows_loaded", "rows_quarantined")}
-    counts |= {"rows_duplicate": run["rows_duplicate"], "checks": checks}
-    counts |= {"checks_failed_fatal": fatal, "checks_failed_warn": warn}
     counts |= {"checks_changed": len(changed), "open_fatal_findings": len(still_open)}
     host = socket.gethostname()
     return {
@@ -87,6 +79,31 @@ def run_summary(data: DataDir, run_id: str) -> dict:
         "open_fatal_findings": [finding.describe() for finding in still_open],
         "data_dir": str(data.root),
         "host": host,
+    }
+
+
+def _counts(con, run_id: str) -> dict[str, int]:
+    """Files and rows from the ingest's own records (a failed run's end carries no counts),
+    and the checks of this run."""
+    [(files, loaded, quarantined, duplicate)] = con.execute(
+        "select count(*), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0),"
+        " coalesce(sum(rows_duplicate), 0) from ops.ingest_files where run_id = ?",
+        [run_id],
+    ).fetchall()
+    [(checks, fatal, warn)] = con.execute(
+        "select count(*), count(*) filter (status = 'fail' and severity = 'fatal'),"
+        " count(*) filter (status = 'fail' and severity = 'warn')"
+        " from ops.dq_results where run_id = ?",
+        [run_id],
+    ).fetchall()
+    return {
+        "files_new": files,
+        "rows_loaded": loaded,
+        "rows_quarantined": quarantined,
+        "rows_duplicate": duplicate,
+        "checks": checks,
+        "checks_failed_fatal": fatal,
+        "checks_failed_warn": warn,
     }
 
 
