@@ -17,6 +17,7 @@ from expectations.open_findings import acknowledge, open_fatals, update_open_fat
 from ingest import lake
 from tests.app_testing import open_page, published_frame, shown_table
 from tests.conftest import Landing, session_row
+from tests.test_alerts import Receiver
 from toning.cli import app
 from toning.config import DataDir
 from toning.refresh import RefreshError, run_refresh
@@ -150,7 +151,16 @@ def test_after_an_acknowledgement_the_next_night_publishes(blocked_twice, tmp_pa
     acked = CliRunner().invoke(app, ["dq", "ack", "feed_rejected_share", "sessions", *note])
     assert acked.exit_code == 0, acked.output
 
-    run_refresh(landing.root, data)
+    webhook = Receiver()
+    monkeypatch.setenv("TONING_ALERT_WEBHOOK", webhook.url)
+    try:
+        run_refresh(landing.root, data)
+    finally:
+        webhook.server.shutdown()
+        webhook.server.server_close()
+    [alert] = webhook.bodies  # the all-clear after the failed nights
+    assert alert["status"] == "published"
+    assert "published again after a run that failed" in alert["reasons"]
     recorded = published_frame(data, "select * from ops.dq_open_fatals order by check_name")
     assert recorded["acknowledged_by"].tolist() == ["night-operator"] * 2
     assert recorded["note"].tolist() == ["clinic re-exports week 2"] * 2
