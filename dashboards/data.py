@@ -1458,3 +1458,18 @@ def consultation_funnel(filters: Filters) -> pd.DataFrame:
     return suppress(consultation_funnel_exact(filters), CONSULTATION_FUNNEL_DISCLOSURE).drop(
         columns="level"
     )
+
+
+# --- Open fatal findings -----------------------------------------------------------------------
+
+OPEN_FATAL_COLUMNS = ["check", "subject", "scope", "first_seen_run", "last_seen_run", "detail"]
+
+
+def open_fatal_findings() -> pd.DataFrame:
+    """The fatal data-quality findings still open, which block every publish until
+    acknowledged (`toning dq ack`); written by every refresh beside the warehouse, since the
+    publish they block never carries them."""
+    path = config.data_dir().open_fatals
+    if not path.exists():
+        return pd.DataFrame(columns=OPEN_FATAL_COLUMNS)
+    return pd.DataFrame(json.loads(path.read_text()), columns=OPEN_FATAL_COLUMNS)

@@ -37,6 +37,13 @@ OPS_TABLES = {
         subject varchar, severity varchar, status varchar, observed double, threshold double,
         detail varchar, previous_status varchar
     """,
+    # A failed fatal check stays open, blocking every publish, until an operator acknowledges it
+    # or its cause is gone (expectations/open_findings.py).
+    "dq_open_fatals": """
+        check_name varchar, subject varchar, scope varchar, first_seen_run varchar,
+        last_seen_run varchar, detail varchar, resolved_run varchar,
+        acknowledged_at timestamp, acknowledged_by varchar, note varchar
+    """,
     "refresh_runs": """
         run_id varchar, started_at timestamp, finished_at timestamp, status varchar,
         full_rebuild boolean, files_new bigint, rows_loaded bigint, rows_quarantined bigint,

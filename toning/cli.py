@@ -190,5 +190,56 @@ def bench(
     print(write_report(run_bench(tier, progress=_say), out))
 
 
+dq_app = typer.Typer(
+    help="Fatal data-quality findings: each blocks every publish until acknowledged.",
+    no_args_is_help=True,
+)
+app.add_typer(dq_app, name="dq")
+
+
+@dq_app.command("list")
+def dq_list(data_dir: DataDirOption = None) -> None:
+    """List the open fatal findings, each with the command that acknowledges it."""
+    from toning.dq import list_open
+
+    data = config.data_dir(data_dir)
+    findings = list_open(data)
+    if not findings:
+        console.print("No open fatal data-quality finding: none blocks the publish.")
+        return
+    for finding in findings:
+        print(finding.describe())
+        print(f"  acknowledge once dealt with: {finding.ack_command(data.root)}")
+
+
+@dq_app.command("ack")
+def dq_ack(
+    check: Annotated[str, typer.Argument(help="The check, e.g. batch_fully_rejected.")],
+    subject: Annotated[
+        str | None,
+        typer.Argument(help="Only its findings about this subject (a feed, a clinic, a test)."),
+    ] = None,
+    note: Annotated[
+        str | None, typer.Option("--note", help="What was done about it (kept with the ack).")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Acknowledge open fatal findings, recorded with who and when: the next refresh may publish."""
+    from toning.dq import DqError, acknowledge
+    from toning.refresh import RefreshError
+
+    try:
+        done = acknowledge(config.data_dir(data_dir), check, subject, note)
+    except (DqError, RefreshError) as error:
+        console.print(f"[bold red]not acknowledged:[/bold red] {escape(str(error))}")
+        raise typer.Exit(1) from None
+    for finding in done.findings:
+        console.print(
+            f"acknowledged by {escape(done.by)} at {done.at:%Y-%m-%d %H:%M:%S} UTC:"
+            f" {escape(finding.describe())}"
+        )
+    console.print("The next refresh may publish, unless another finding blocks it.")
+
+
 if __name__ == "__main__":
     app()

@@ -8,6 +8,7 @@ Great Expectations' Data Docs, dbt, which runs in another folder) all see the sa
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,10 @@ KEEP_VERSIONS_ENV = "TONING_KEEP_VERSIONS"
 DEFAULT_KEEP_VERSIONS = 3
 # A refresh's stages, in order; ops.refresh_runs has a `<stage>_s` duration column for each.
 RUN_STAGES = ("ingest", "validation", "dbt", "checks", "publish")
+ALERT_COMMAND_ENV = "TONING_ALERT_COMMAND"
+ALERT_WEBHOOK_ENV = "TONING_ALERT_WEBHOOK"
+ALERT_TIMEOUT_ENV = "TONING_ALERT_TIMEOUT"
+ALERT_TIMEOUT_DEFAULT_S = 10.0
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -71,6 +76,35 @@ def keep_versions(option: int | None = None) -> int:
     if option < 0:
         raise ValueError(f"the number of versions to keep must be 0 or more, got {option}")
     return option
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where a refresh's alerts go: a command (given the JSON summary on stdin), a webhook (the
+    JSON POSTed to it), both or neither; each gets `timeout_s` before it counts as undelivered."""
+
+    command: list[str]
+    webhook: str | None
+    timeout_s: float
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.command or self.webhook)
+
+
+def alert_settings() -> AlertSettings:
+    """$TONING_ALERT_COMMAND (split like a shell would, but run without one: wrap pipes in a
+    script), $TONING_ALERT_WEBHOOK (an http(s) URL) and $TONING_ALERT_TIMEOUT (seconds)."""
+    timeout = os.environ.get(ALERT_TIMEOUT_ENV) or str(ALERT_TIMEOUT_DEFAULT_S)
+    try:
+        timeout_s = float(timeout)
+    except ValueError:
+        raise ValueError(f"{ALERT_TIMEOUT_ENV} must be seconds, got {timeout!r}") from None
+    return AlertSettings(
+        command=shlex.split(os.environ.get(ALERT_COMMAND_ENV, "")),
+        webhook=os.environ.get(ALERT_WEBHOOK_ENV) or None,
+        timeout_s=timeout_s,
+    )
 
 
 @dataclass(frozen=True)
@@ -142,6 +176,12 @@ class DataDir:
         """Previously published warehouses (and their manifests), one folder per run id, for
         `toning rollback`."""
         return self.root / "versions"
+
+    @property
+    def open_fatals(self) -> Path:
+        """The fatal data-quality findings still open, as JSON: a finding blocks the publish,
+        so the published warehouse cannot carry it, yet the dashboards must show it."""
+        return self.root / "open_fatal_findings.json"
 
     @property
     def lock_file(self) -> Path:

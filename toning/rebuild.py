@@ -21,7 +21,7 @@ from toning.config import DataDir
 
 COMMITTED = "COMMITTED"
 # History, not data the archive can give back: carried into the new lake.
-CARRIED_OPS_TABLES = ("refresh_runs", "dq_results")
+CARRIED_OPS_TABLES = ("refresh_runs", "dq_results", "dq_open_fatals")
 
 
 def recover(data: DataDir) -> str | None:

@@ -28,13 +28,14 @@ from expectations.checks import (
     record_results,
     run_checks,
 )
+from expectations.open_findings import OpenFatal, update_open_fatals, write_snapshot
 from expectations.suites import latest_plausible
 from expectations.validate import SuiteValidator
 from ingest import lake
 from ingest.landing import LandingFile
 from ingest.paths import IngestPaths
 from ingest.run import IngestSummary, ingest_landing
-from toning import lake_health, rebuild, versions
+from toning import alerts, lake_health, rebuild, versions
 from toning.config import (
     DEFAULT_KEEP_VERSIONS,
     RUN_STAGES,
@@ -130,8 +131,11 @@ def run_refresh(
                 rebuild.discard(data)
             # The lake in use: the old one, unless a --full was committed just before the error.
             _record_failure(data, run_id, started, error, stages, progress)
+            if isinstance(error, Exception):  # not a Ctrl+C: someone is watching then
+                alerts.after_run(data, run_id, progress)
             raise
         _record_run_end(data, run_id, "published", started, summary=summary, stages=stages)
+        alerts.after_run(data, run_id, progress)
     return RefreshResult(
         run_id, summary, dbt.elapsed_s, time.monotonic() - started, data.warehouse, docs
     )
@@ -322,6 +326,8 @@ def _quality_gate(
         results += published_rows_drop(con, data.warehouse)
     with lake.connect(lake_path) as con:
         changed = record_results(con, run_id, results)
+        still_open = update_open_fatals(con, run_id, results)
+    write_snapshot(data.open_fatals, still_open)
     for result in changed:
         now = "passes" if result.passed else "fails"
         progress(f"data quality change: {result.describe()} now {now}")
@@ -330,16 +336,36 @@ def _quality_gate(
         progress(f"data quality {result.severity}: {result.describe()}")
     progress(f"data quality: {len(results) - len(failed)} of {len(results)} checks passed")
     fatal = [r for r in failed if r.severity == "fatal"]
+    # Findings of earlier runs that this run's checks could not close (see open_findings.py).
+    earlier = [finding for finding in still_open if finding.last_seen_run != run_id]
+    if fatal or earlier:
+        raise RefreshError(_gate_message(fatal, earlier, still_open, data))
+
+
+def _gate_message(
+    fatal: list[CheckResult], earlier: list[OpenFatal], still_open: list[OpenFatal], data: DataDir
+) -> str:
+    """One line (the run history keeps a failure's first line): what failed, what is still
+    open, and how to acknowledge it."""
+    parts = []
     if fatal:
-        raise RefreshError(
-            "data-quality gate: "
-            + "; ".join(_shorten(r) for r in fatal)
-            + " (every result is in ops.dq_results)"
-        )
+        listed = "; ".join(_shorten(result.describe()) for result in fatal)
+        parts.append(f"{listed} (every result is in ops.dq_results)")
+    if earlier:
+        listed = "; ".join(_shorten(finding.describe()) for finding in earlier)
+        parts.append(f"open fatal finding(s) of earlier runs, not acknowledged: {listed}")
+    commands = "; ".join(dict.fromkeys(f.ack_command(data.root) for f in still_open))
+    hint = (
+        f". A fatal finding blocks every publish until its cause is gone or it is acknowledged"
+        f" once dealt with: {commands}"
+        if commands
+        else ""
+    )
+    return "data-quality gate: " + ". ".join(parts) + hint
 
 
-def _shorten(result: CheckResult) -> str:
-    return result.describe()[:300]
+def _shorten(text: str) -> str:
+    return text[:300]
 
 
 def _copy_ops_tables(data: DataDir, lake_path: Path, run_id: str) -> None:

@@ -7,6 +7,16 @@ from dashboards.disclosure import spreadsheet_safe_csv
 
 st.title("Data quality")
 
+open_fatals = data.open_fatal_findings()
+if not open_fatals.empty:
+    st.error(
+        f"**{len(open_fatals)} open fatal finding(s): no refresh publishes until each is dealt "
+        "with and acknowledged.** The pages show the last warehouse published before them. "
+        "On the server, `toning dq list` shows the command that acknowledges each.",
+        icon=":material/block:",
+    )
+    st.dataframe(open_fatals, hide_index=True, width="stretch")
+
 st.subheader("Latest refreshes")
 st.caption(
     "Every refresh of this data folder, newest first, failed ones included: a failed refresh "
