@@ -390,9 +390,12 @@ def published_rows_drop(
     con: duckdb.DuckDBPyConnection,
     published: Path,
     thresholds: dict[str, dict] | None = None,
+    accepted: bool = False,
 ) -> list[CheckResult]:
     """Per key mart, the share of the published warehouse's rows that the new build lost.
-    `con` is the new build; `published` the warehouse in use (none yet: the first night)."""
+    `con` is the new build; `published` the warehouse in use (none yet: the first night).
+    `accepted`: an operator expects this drop (`toning refresh --accept-drop`, one run): it
+    passes, and its detail says so."""
     limit = (thresholds or load_thresholds())["published_rows_drop"]
     check = "published_rows_drop"
     if not published.exists():
@@ -400,7 +403,7 @@ def published_rows_drop(
     con.execute(f"attach {sql_string_literal(str(published))} as published (read_only)")
     try:
         return [
-            _mart_drop(check, limit, mart, *_mart_rows(con, mart))
+            _mart_drop(check, limit, mart, *_mart_rows(con, mart), accepted)
             for mart in KEY_MARTS
             if _has_mart(con, "published", mart)
         ]
@@ -408,12 +411,19 @@ def published_rows_drop(
         con.execute("detach published")
 
 
-def _mart_drop(check: str, limit: dict, mart: str, new: int, old: int) -> CheckResult:
+def _mart_drop(
+    check: str, limit: dict, mart: str, new: int, old: int, accepted: bool
+) -> CheckResult:
     drop = max(0.0, 1 - new / old) if old else 0.0
     detail = f"{new:,} rows, {old:,} published"
     if drop:
         detail += f": {drop:.1%} fewer"
-    return _result(check, limit, drop, drop <= limit["max"], detail, subject=mart)
+    within = drop <= limit["max"]
+    if not within and accepted:
+        detail += " (accepted by the operator: refresh --accept-drop)"
+    else:
+        detail += "" if within else "; if this drop is expected, run refresh --accept-drop once"
+    return _result(check, limit, drop, within or accepted, detail, subject=mart)
 
 
 def _mart_rows(con: duckdb.DuckDBPyConnection, mart: str) -> tuple[int, int]:

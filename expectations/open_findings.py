@@ -52,7 +52,13 @@ class OpenFatal:
 
 
 def scope_of(result: CheckResult) -> str:
-    recomputed = result.source == "dbt" or result.check in WAREHOUSE_MEASURES
+    # published_rows_drop compares every build with the warehouse in use: a pass (or a drop
+    # accepted with --accept-drop) proves the cause gone.
+    recomputed = (
+        result.source == "dbt"
+        or result.check in WAREHOUSE_MEASURES
+        or result.check == "published_rows_drop"
+    )
     return WHOLE_WAREHOUSE if recomputed else BATCH
 
 

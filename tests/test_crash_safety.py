@@ -297,3 +297,9 @@ def test_a_night_that_voids_most_sessions_is_not_published(landing, data_dir):
             " order by checked_at"
         ).fetchall()
     assert recorded == [("fatal", "fail", 0.75)]  # the first night had nothing to compare
+
+    # The next night still blocks; an operator who knows the voids are right accepts the drop.
+    with pytest.raises(RefreshError, match="refresh --accept-drop"):
+        run_refresh(landing.root, data_dir)
+    run_refresh(landing.root, data_dir, accept_drop=True)
+    assert count(data_dir.warehouse, "select count(*) from marts.fct_sessions") == 2

@@ -76,6 +76,14 @@ def refresh(
             f" (default ${config.KEEP_VERSIONS_ENV} or {config.DEFAULT_KEEP_VERSIONS}).",
         ),
     ] = None,
+    accept_drop: Annotated[
+        bool,
+        typer.Option(
+            "--accept-drop",
+            help="Publish although the marts lost more rows than published_rows_drop allows"
+            " (an expected mass void or clean-up), this run only.",
+        ),
+    ] = False,
 ) -> None:
     """Ingest new landing files, build the marts, publish the warehouse.
 
@@ -96,6 +104,7 @@ def refresh(
             full=full,
             progress=_say,
             keep=kept,
+            accept_drop=accept_drop,
         )
     except RefreshLocked as error:
         # Not a failure: a scheduler retries later, and nothing of this attempt is recorded.

@@ -104,6 +104,7 @@ def run_refresh(
     progress: Progress = lambda _: None,
     dbt_project: Path = DBT_PROJECT_DIR,
     keep: int = DEFAULT_KEEP_VERSIONS,
+    accept_drop: bool = False,
 ) -> RefreshResult:
     landing = absolute(landing)
     _require_folder(landing, "landing folder", must_exist=True)
@@ -122,7 +123,14 @@ def run_refresh(
         lake_readable = _start_run(data, run_id, full, progress)
         try:
             summary, docs, dbt = _run_stages(
-                landing, data, run_id, full, lake_readable, latest, dbt_project, stages, progress
+                landing,
+                data,
+                run_id,
+                (full, lake_readable, accept_drop),
+                latest,
+                dbt_project,
+                stages,
+                progress,
             )
             with stages.stage("publish"):
                 _publish(data, full, lake_readable, keep, progress)
@@ -168,14 +176,15 @@ def _run_stages(
     landing: Path,
     data: DataDir,
     run_id: str,
-    full: bool,
-    lake_readable: bool,
+    flags: tuple[bool, bool, bool],
     latest: date,
     dbt_project: Path,
     stages: StageClock,
     progress: Progress,
 ) -> tuple[IngestSummary, DataDocs | None, DbtResult]:
-    """Ingest, validation, dbt build and the quality gate: everything before the publish."""
+    """Ingest, validation, dbt build and the quality gate: everything before the publish.
+    `flags`: a --full, whether the lake in use can be read, an accepted drop of rows."""
+    full, lake_readable, accept_drop = flags
     with stages.stage("ingest"):
         paths, replay = _stores(data, full, progress, lake_readable)
         if not lake_readable:  # a --full over a damaged lake: the run lives in the new one
@@ -196,7 +205,7 @@ def _run_stages(
     with stages.stage("dbt"):
         dbt = _build(data, paths.lake, dbt_project, progress)
     with stages.stage("checks"):
-        _quality_gate(data, paths.lake, run_id, dbt.run_results_path, progress)
+        _quality_gate(data, paths.lake, run_id, dbt.run_results_path, accept_drop, progress)
         _copy_ops_tables(data, paths.lake, run_id)
     return summary, docs, dbt
 
@@ -317,13 +326,18 @@ def _build(data: DataDir, lake_path: Path, dbt_project: Path, progress: Progress
 
 
 def _quality_gate(
-    data: DataDir, lake_path: Path, run_id: str, run_results: Path, progress: Progress
+    data: DataDir,
+    lake_path: Path,
+    run_id: str,
+    run_results: Path,
+    accept_drop: bool,
+    progress: Progress,
 ) -> None:
     """Run the data-quality checks, keep every result, and stop on a failed fatal check."""
     with lake.connect(data.build_dir / data.warehouse.name) as con:
         lake.attach(con, lake_path, "lake")
         results = run_checks(con, run_id, run_results)
-        results += published_rows_drop(con, data.warehouse)
+        results += published_rows_drop(con, data.warehouse, accepted=accept_drop)
     with lake.connect(lake_path) as con:
         changed = record_results(con, run_id, results)
         still_open = update_open_fatals(con, run_id, results)
