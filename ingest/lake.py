@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from contract.feeds import FEEDS, Feed, raw_columns
+from ingest import migrations
 from ingest.pseudonymise import PatientKeyer
 
 OPS_TABLES = {
@@ -77,7 +78,8 @@ def sql_string_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def create_lake(con: duckdb.DuckDBPyConnection) -> None:
+def create_lake(con: duckdb.DuckDBPyConnection) -> list[migrations.Migration]:
+    """The lake's schemas and tables where missing, and the migrations it lacks (applied)."""
     con.execute("create schema if not exists raw")
     con.execute("create schema if not exists ops")
     for feed in FEEDS.values():
@@ -89,12 +91,7 @@ def create_lake(con: duckdb.DuckDBPyConnection) -> None:
     )
     for name, columns in OPS_TABLES.items():
         con.execute(f"create table if not exists ops.{name} ({columns})")
-    # Lakes made before the expectation suites lack this column.
-    con.execute("alter table ops.quarantine add column if not exists expectation varchar")
-    # Lakes made before stage durations and rollbacks were recorded (until schema migrations).
-    for column in ("ingest_s", "validation_s", "dbt_s", "checks_s", "publish_s"):
-        con.execute(f"alter table ops.refresh_runs add column if not exists {column} double")
-    con.execute("alter table ops.refresh_runs add column if not exists rolled_back_to varchar")
+    return migrations.migrate(con)
 
 
 def create_identity_store(con: duckdb.DuckDBPyConnection) -> None:

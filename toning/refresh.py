@@ -33,6 +33,7 @@ from expectations.suites import latest_plausible
 from expectations.validate import SuiteValidator
 from ingest import lake
 from ingest.landing import LandingFile
+from ingest.migrations import LakeTooNew, Migration
 from ingest.paths import IngestPaths
 from ingest.run import IngestSummary, ingest_landing
 from toning import alerts, lake_health, rebuild, versions
@@ -235,8 +236,14 @@ def _start_run(data: DataDir, run_id: str, full: bool, progress: Progress) -> bo
     """Record this run in the lake in use; False when that lake cannot be opened and this is a
     --full, which then rebuilds without it. Any other lake problem stops the run, in one line."""
     try:
-        _record_run_start(data.lake, run_id, full)
+        for migration in _record_run_start(data.lake, run_id, full):
+            progress(f"lake migrated to schema version {migration.version}: {migration.change}")
         return True
+    except LakeTooNew as too_new:
+        if not full:
+            raise RefreshError(f"{data.lake}: {too_new}") from None
+        progress(f"full rebuild without the lake in use: {too_new}")
+        return False
     except duckdb.Error as error:
         problem = lake_health.explain(data.lake, error)
         if problem.locked or not full:
@@ -395,10 +402,11 @@ def _copy_ops_tables(data: DataDir, lake_path: Path, run_id: str) -> None:
         )
 
 
-def _record_run_start(lake_path: Path, run_id: str, full: bool) -> None:
-    """This run in the lake in use, where its end is recorded too, whatever happens."""
+def _record_run_start(lake_path: Path, run_id: str, full: bool) -> list[Migration]:
+    """This run in the lake in use, where its end is recorded too, whatever happens; first the
+    migrations an older lake lacks (under the lock: one refresh at a time). The ones applied."""
     with lake.connect(lake_path) as con:
-        lake.create_lake(con)
+        applied = lake.create_lake(con)
         # Under the lock, a run still 'running' is one whose process died (killed, crashed).
         con.execute(
             "update ops.refresh_runs set status = 'interrupted',"
@@ -410,6 +418,7 @@ def _record_run_start(lake_path: Path, run_id: str, full: bool) -> None:
             " values (?, ?, 'running', ?)",
             [run_id, _now(), full],
         )
+    return applied
 
 
 def _record_failure(
