@@ -80,6 +80,10 @@ def sql_string_literal(text: str) -> str:
 
 def create_lake(con: duckdb.DuckDBPyConnection) -> list[migrations.Migration]:
     """The lake's schemas and tables where missing, and the migrations it lacks (applied)."""
+    new_lake = not con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'ops'"
+        " and table_name = 'refresh_runs' and database_name = current_database()"
+    ).fetchone()[0]
     con.execute("create schema if not exists raw")
     con.execute("create schema if not exists ops")
     for feed in FEEDS.values():
@@ -91,7 +95,7 @@ def create_lake(con: duckdb.DuckDBPyConnection) -> list[migrations.Migration]:
     )
     for name, columns in OPS_TABLES.items():
         con.execute(f"create table if not exists ops.{name} ({columns})")
-    return migrations.migrate(con)
+    return migrations.migrate(con, new_lake)
 
 
 def create_identity_store(con: duckdb.DuckDBPyConnection) -> None:

@@ -56,9 +56,16 @@ def lake_version(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("select coalesce(max(version), 0) from ops.schema_migrations").fetchone()[0]
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[Migration]:
-    """Apply the migrations the lake lacks, each in its own transaction; the ones applied."""
+def migrate(con: duckdb.DuckDBPyConnection, new_lake: bool = False) -> list[Migration]:
+    """Apply the migrations the lake lacks, each in its own transaction; the ones applied.
+    A new lake was created in the latest shape: it is recorded at the latest version as is."""
     current = lake_version(con)
+    if new_lake and current == 0:
+        con.executemany(
+            "insert into ops.schema_migrations values (?, ?, current_timestamp::timestamp)",
+            [[migration.version, migration.change] for migration in MIGRATIONS],
+        )
+        return []
     if current > SCHEMA_VERSION:
         raise LakeTooNew(
             f"the lake is at schema version {current}, made by a newer release of toning than"
