@@ -39,6 +39,14 @@ MIGRATIONS = (
         )
         + ("alter table ops.refresh_runs add column if not exists rolled_back_to varchar",),
     ),
+    Migration(
+        3,
+        "ops.refresh_runs: how dbt built the run's warehouse (incremental or full), and what with",
+        (
+            "alter table ops.refresh_runs add column if not exists dbt_build varchar",
+            "alter table ops.refresh_runs add column if not exists dbt_fingerprint varchar",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -235,6 +235,7 @@ def test_build_passes_every_test_and_publishes_tables_only(built):
         "where table_catalog = current_database() group by all order by all",
     )
     assert {(schema, kind) for schema, kind, _ in objects} == {
+        ("incremental", "BASE TABLE"),  # the incremental builds' bookkeeping
         ("intermediate", "BASE TABLE"),
         ("marts", "BASE TABLE"),
         ("reference", "BASE TABLE"),  # the seeds

@@ -24,7 +24,7 @@ TONING = Path(sys.executable).parent / "toning"
 KILL_POINTS = {
     "ingest": "ingest: ",
     "validation": "expectations: ",
-    "dbt": "dbt build: models and tests",
+    "dbt": "dbt build: ",
     "checks": "data quality: ",
     "publish": "versions: kept the previous warehouse",
 }

@@ -71,9 +71,14 @@ def test_a_lake_of_the_previous_release_is_migrated_by_the_next_refresh(landing,
     assert runs[0] == ("20250101T000000000000Z", "published")  # the history survives
     assert runs[1][1] == "published"
     assert quarantined == [("expect_column_values_to_be_in_set(treatment_area)",)]
-    assert {"ingest_s", "dbt_s", "publish_s", "rolled_back_to"} <= set(
-        columns_of(data_dir.lake, "refresh_runs")
-    )
+    assert {
+        "ingest_s",
+        "dbt_s",
+        "publish_s",
+        "rolled_back_to",
+        "dbt_build",
+        "dbt_fingerprint",
+    } <= set(columns_of(data_dir.lake, "refresh_runs"))
     # The next night has nothing to migrate.
     said.clear()
     run_refresh(landing.root, data_dir, progress=said.append)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import session_row
 from toning.config import DataDir
-from toning.dbt import DBT_PROJECT_DIR
+from toning.dbt import DBT_PROJECT_DIR, NodeProgress
 from toning.refresh import RefreshError, refresh_lock, run_refresh
 
 TONING = Path(sys.executable).parent / "toning"
@@ -136,3 +136,20 @@ def test_a_full_rebuild_from_the_archive_equals_the_incremental_warehouse(landin
     run_refresh(landing.root, data_dir, full=True)
     assert snapshot(data_dir.warehouse) == incremental
     assert count(data_dir.warehouse, "select count(*) from ops.refresh_runs") == 3
+
+
+def test_the_dbt_stage_reports_how_many_models_and_tests_are_done():
+    said: list[str] = []
+    on_line = NodeProgress(said.append, "dbt build", every_s=0)
+    for line in (
+        "02:10:07  Concurrency: 2 threads (target='duckdb')",
+        "02:10:07  2 of 3 START sql table model staging.stg_lake__clinics .... [RUN]",
+        "02:10:07  1 of 3 START sql table model staging.stg_lake__devices .... [RUN]",
+        "02:10:08  2 of 3 OK created sql table model staging.stg_lake__clinics [OK in 0.10s]",
+        "02:10:08  1 of 3 ERROR creating sql table model staging.stg_lake__devices [ERROR]",
+        "02:10:08  3 of 3 PASS unique_stg_lake__clinics_clinic_id ... [PASS in 0.02s]",
+        "02:10:09  Done. PASS=2 WARN=0 ERROR=1 SKIP=0 NO-OP=0 TOTAL=3",
+    ):
+        on_line(line)
+    # Threads finish nodes out of order: the count is of finished nodes, not their numbers.
+    assert said == [f"dbt build: {done} of 3 models and tests done" for done in (1, 2, 3)]

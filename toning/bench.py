@@ -1,4 +1,8 @@
-"""`toning bench`: time a tier end to end (generate, then a first refresh) and report numbers."""
+"""`toning bench`: time a tier end to end and report numbers.
+
+In a scratch folder: generate the tier (untimed), a first full refresh, then the next day's
+extracts and a one-day incremental refresh on top, then each dashboard page's data load.
+"""
 
 from __future__ import annotations
 
@@ -13,21 +17,42 @@ from pathlib import Path
 
 from synthetic import generate_landing
 from toning.config import DataDir
-from toning.refresh import Progress, run_refresh
+from toning.refresh import Progress, RefreshResult, run_refresh
+
+SEED = 42
+
+
+@dataclass
+class RefreshTiming:
+    seconds: float
+    dbt_build: str  # "full" or "incremental"
+    files_new: int
+    rows_loaded: int
+    stages: dict[str, float]  # seconds per stage: ingest, validation, dbt, checks, publish
+
+    @classmethod
+    def of(cls, result: RefreshResult) -> RefreshTiming:
+        return cls(
+            seconds=round(result.seconds, 2),
+            dbt_build=result.dbt_build,
+            files_new=len(result.ingest.files),
+            rows_loaded=result.ingest.total("rows_loaded"),
+            stages={name: round(seconds, 2) for name, seconds in result.stage_seconds.items()},
+        )
 
 
 @dataclass
 class BenchReport:
     tier: str
-    sessions_landed: int
+    sessions: int  # sessions landed for the first refresh
     generate_s: float
-    refresh_s: float
-    ingest_s: float
-    validate_s: float  # the expectation suites, inside ingest_s (GX's import included)
-    data_docs_s: float  # inside ingest_s
-    dbt_s: float
-    rows_loaded: int
-    peak_memory_mib: float  # the largest of this process and dbt's
+    full_refresh_s: float
+    incremental_refresh_s: float  # the next day's extracts on top of the full refresh
+    incremental_over_full: float
+    full: RefreshTiming
+    incremental: RefreshTiming
+    warehouse_bytes: int
+    peak_memory_mib: float  # the largest of this process and its children (dbt)
     # per page: its data-load time on the first visit and warm (p50, p95), in ms
     dashboard_pages: dict[str, dict[str, float]]
 
@@ -35,27 +60,32 @@ class BenchReport:
 def run_bench(tier: str, progress: Progress = lambda _: None) -> BenchReport:
     with tempfile.TemporaryDirectory(prefix=f"toning-bench-{tier}-") as scratch:
         landing = Path(scratch) / "landing"
-        started = time.monotonic()
-        generated = generate_landing(tier, landing, progress=progress)
-        generate_s = time.monotonic() - started
         data = DataDir(Path(scratch) / "data")
-        result = run_refresh(landing, data, progress=progress)
+        started = time.monotonic()
+        generated = generate_landing(tier, landing, seed=SEED, progress=progress)
+        generate_s = time.monotonic() - started
+        progress("bench: the full refresh")
+        full = RefreshTiming.of(run_refresh(landing, data, progress=progress))
+        generate_landing(tier, landing, seed=SEED, days=1, progress=progress)
+        progress("bench: a one-day incremental refresh")
+        incremental = RefreshTiming.of(run_refresh(landing, data, progress=progress))
         progress("dashboards: timing each page's data load")
         pages = time_dashboard_pages(data)
+        warehouse_bytes = data.warehouse.stat().st_size
     peak_kib = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
     )
     return BenchReport(
         tier=tier,
-        sessions_landed=generated.rows.get("sessions", 0),
+        sessions=generated.rows.get("sessions", 0),
         generate_s=round(generate_s, 2),
-        refresh_s=round(result.seconds, 2),
-        ingest_s=round(result.seconds - result.dbt_seconds, 2),
-        validate_s=round(result.data_docs.validate_s, 2) if result.data_docs else 0.0,
-        data_docs_s=round(result.data_docs.build_s, 2) if result.data_docs else 0.0,
-        dbt_s=round(result.dbt_seconds, 2),
-        rows_loaded=result.ingest.total("rows_loaded"),
+        full_refresh_s=full.seconds,
+        incremental_refresh_s=incremental.seconds,
+        incremental_over_full=round(incremental.seconds / full.seconds, 3),
+        full=full,
+        incremental=incremental,
+        warehouse_bytes=warehouse_bytes,
         peak_memory_mib=round(peak_kib / 1024, 1),
         dashboard_pages=pages,
     )

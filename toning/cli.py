@@ -193,7 +193,8 @@ def bench(
         Path | None, typer.Option(help="Also write the report to this JSON file.")
     ] = None,
 ) -> None:
-    """Generate a tier in a scratch folder, refresh it once, and report the timings."""
+    """Generate a tier in a scratch folder, refresh it fully, then one day more incrementally,
+    and report the timings."""
     from toning.bench import run_bench, write_report
 
     print(write_report(run_bench(tier, progress=_say), out))

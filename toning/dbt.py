@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -189,6 +190,31 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     return set_parent_death_signal
+
+
+# dbt's line for a finished node: "02:10:07  12 of 340 OK created sql table model ..."
+NODE_DONE = re.compile(r"^\S+\s+(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b")
+
+
+class NodeProgress:
+    """An `on_line` for run_dbt that says how far the build is, at most every `every_s`
+    seconds (a scheduler's log gets a line now and then, not one per node)."""
+
+    def __init__(self, say: Callable[[str], None], label: str, every_s: float = 10.0):
+        self.say = say
+        self.label = label
+        self.every_s = every_s
+        self._last = time.monotonic()
+        self._done = 0
+
+    def __call__(self, line: str) -> None:
+        finished = NODE_DONE.match(line)
+        if not finished:
+            return
+        self._done += 1  # threads finish nodes out of order: count them, not their numbers
+        if time.monotonic() - self._last >= self.every_s:
+            self._last = time.monotonic()
+            self.say(f"{self.label}: {self._done} of {finished[2]} models and tests done")
 
 
 def dbt_build(

@@ -36,7 +36,7 @@ from ingest.landing import LandingFile
 from ingest.migrations import LakeTooNew, Migration
 from ingest.paths import IngestPaths
 from ingest.run import IngestSummary, ingest_landing
-from toning import alerts, lake_health, rebuild, versions
+from toning import alerts, incremental, lake_health, rebuild, versions
 from toning.config import (
     DEFAULT_KEEP_VERSIONS,
     RUN_STAGES,
@@ -44,7 +44,7 @@ from toning.config import (
     absolute,
     refresh_clock,
 )
-from toning.dbt import DBT_PROJECT_DIR, DbtResult, run_dbt
+from toning.dbt import DBT_PROJECT_DIR, DbtResult, NodeProgress, run_dbt
 
 Progress = Callable[[str], None]
 PUBLISHED_OPS_TABLES = tuple(lake.OPS_TABLES)
@@ -66,6 +66,14 @@ class RefreshResult:
     seconds: float
     warehouse: Path
     data_docs: DataDocs | None  # None when no file needed validating
+    stage_seconds: dict[str, float]  # per stage of RUN_STAGES
+    dbt_build: str  # "incremental" or "full"
+
+
+@dataclass(frozen=True)
+class DbtBuild:
+    result: DbtResult
+    how: str  # "incremental" (on the published warehouse) or "full"
 
 
 @dataclass(frozen=True)
@@ -123,7 +131,7 @@ def run_refresh(
         data.archive.mkdir(parents=True, exist_ok=True)
         lake_readable = _start_run(data, run_id, full, progress)
         try:
-            summary, docs, dbt = _run_stages(
+            summary, docs, build = _run_stages(
                 landing,
                 data,
                 run_id,
@@ -146,7 +154,14 @@ def run_refresh(
         _record_run_end(data, run_id, "published", started, summary=summary, stages=stages)
         alerts.after_run(data, run_id, progress)
     return RefreshResult(
-        run_id, summary, dbt.elapsed_s, time.monotonic() - started, data.warehouse, docs
+        run_id,
+        summary,
+        build.result.elapsed_s,
+        time.monotonic() - started,
+        data.warehouse,
+        docs,
+        stages.seconds,
+        build.how,
     )
 
 
@@ -182,7 +197,7 @@ def _run_stages(
     dbt_project: Path,
     stages: StageClock,
     progress: Progress,
-) -> tuple[IngestSummary, DataDocs | None, DbtResult]:
+) -> tuple[IngestSummary, DataDocs | None, DbtBuild]:
     """Ingest, validation, dbt build and the quality gate: everything before the publish.
     `flags`: a --full, whether the lake in use can be read, an accepted drop of rows."""
     full, lake_readable, accept_drop = flags
@@ -204,11 +219,12 @@ def _run_stages(
     with stages.stage("validation"):
         docs = _data_docs(data, suites, progress)
     with stages.stage("dbt"):
-        dbt = _build(data, paths.lake, dbt_project, progress)
+        build = _build(data, paths.lake, run_id, full, dbt_project, progress)
     with stages.stage("checks"):
-        _quality_gate(data, paths.lake, run_id, dbt.run_results_path, accept_drop, progress)
+        run_results = build.result.run_results_path
+        _quality_gate(data, paths.lake, run_id, run_results, accept_drop, progress)
         _copy_ops_tables(data, paths.lake, run_id)
-    return summary, docs, dbt
+    return summary, docs, build
 
 
 def _publish(data: DataDir, full: bool, lake_readable: bool, keep: int, progress: Progress) -> None:
@@ -306,19 +322,39 @@ def _data_docs(data: DataDir, suites: SuiteValidator, progress: Progress) -> Dat
     return DataDocs(index, suites.seconds, time.monotonic() - started)
 
 
-def _build(data: DataDir, lake_path: Path, dbt_project: Path, progress: Progress) -> DbtResult:
+def _build(
+    data: DataDir, lake_path: Path, run_id: str, full: bool, dbt_project: Path, progress: Progress
+) -> DbtBuild:
+    """dbt build into the build folder: on top of a copy of the published warehouse (only the
+    changed patients recomputed) when toning/incremental.py says it may, else from scratch."""
     target = data.build_dir / data.warehouse.name
     if data.build_dir.exists():
         shutil.rmtree(data.build_dir)
     data.build_dir.mkdir(parents=True)
-    progress("dbt build: models and tests")
     # The warehouse measures' dbt tests take their limits from expectations/thresholds.yml.
+    dbt_vars = dbt_quality_vars()
+    project_fingerprint = incremental.fingerprint(dbt_project, dbt_vars)
+    why_not = (
+        "--full"
+        if full
+        else incremental.why_not_incremental(data.warehouse, lake_path, project_fingerprint)
+    )
+    if why_not is None:
+        incremental.start_from_published(data.warehouse, target)
+        progress("dbt build: incremental, on the published warehouse (changed patients only)")
+        mode = []
+    else:
+        progress(f"dbt build: every model from scratch ({why_not})")
+        mode = ["--full-refresh"]
+    # Unit tests check the models' logic, not the night's data: `make test` runs them (dbt's
+    # advice is to leave them out of production builds), which saves seconds every night.
     result = run_dbt(
-        ["build", "--vars", json.dumps(dbt_quality_vars())],
+        ["build", *mode, "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars)],
         lake_path=lake_path,
         build_path=target,
         work_dir=data.state / "dbt",
         project_dir=dbt_project,
+        on_line=NodeProgress(progress, "dbt build"),
     )
     if not result.ok:
         raise RefreshError(
@@ -328,8 +364,10 @@ def _build(data: DataDir, lake_path: Path, dbt_project: Path, progress: Progress
     shutil.copyfile(
         result.run_results_path.with_name("manifest.json"), data.build_dir / data.dbt_manifest.name
     )
-    progress(f"dbt build: done in {result.elapsed_s:.1f} s")
-    return result
+    how = "incremental" if why_not is None else "full"
+    incremental.record_build(lake_path, run_id, how, project_fingerprint)
+    progress(f"dbt build ({how}): done in {result.elapsed_s:.1f} s")
+    return DbtBuild(result, how)
 
 
 def _quality_gate(
@@ -480,7 +518,7 @@ def write_run_history(con, path: Path) -> None:
     stage_columns = "".join(f", {name}_s" for name in RUN_STAGES)
     cursor = con.execute(
         "select run_id, started_at, finished_at, status, full_rebuild, files_new, rows_loaded,"
-        f" rows_quarantined, duration_s, error{stage_columns}, rolled_back_to"
+        f" rows_quarantined, duration_s, error{stage_columns}, rolled_back_to, dbt_build"
         " from ops.refresh_runs order by started_at desc limit ?",
         [RUN_HISTORY_LENGTH],
     )

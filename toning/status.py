@@ -143,6 +143,7 @@ def _run_line(run: dict) -> str:
 def _stage_times(run: dict) -> str:
     times = [
         f"{name} {run[f'{name}_s']:.1f} s"
+        + (f" ({run['dbt_build']})" if name == "dbt" and run.get("dbt_build") else "")
         for name in RUN_STAGES
         if run.get(f"{name}_s") is not None
     ]

@@ -1,10 +1,12 @@
 -- Completed sessions are the only ones that make up courses: aborted sessions are reported
 -- apart (fct_aborted_sessions) and voided ones do not exist for analytics.
+{{ config(materialized='incremental', incremental_strategy='changed_patients') }}
 with
 
 sessions as (
 
     select * from {{ ref('stg_lake__sessions') }}
+    where {{ changed_patients_only() }}
 
 ),
 

@@ -1,8 +1,10 @@
+{{ config(materialized='incremental', incremental_strategy='changed_patients') }}
 with
 
 source as (
 
     select * from {{ source('lake', 'sessions') }}
+    where {{ changed_patients_only() }}
 
 ),
 

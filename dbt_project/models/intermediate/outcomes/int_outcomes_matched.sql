@@ -4,11 +4,13 @@
 -- that names a session carries that session's course and treatment area (session_course_id,
 -- session_treatment_area); a score without one (or naming an unknown session) is a candidate
 -- for every course of its patient. The one place scores are read for outcome models.
+{{ config(materialized='incremental', incremental_strategy='changed_patients') }}
 with
 
 outcomes as (
 
     select * from {{ ref('stg_lake__outcomes') }}
+    where {{ changed_patients_only() }}
 
 ),
 

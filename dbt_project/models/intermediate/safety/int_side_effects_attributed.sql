@@ -4,17 +4,20 @@
 -- before onset_on and at most `attribution_window_days` days before it (`inferred`; same-day
 -- ties go to the later started_at, then the higher session_id). Otherwise the event stays
 -- unattributed (`unattributed`: a data-quality finding).
+{{ config(materialized='incremental', incremental_strategy='changed_patients') }}
 with
 
 side_effects as (
 
     select * from {{ ref('stg_lake__side_effects') }}
+    where {{ changed_patients_only() }}
 
 ),
 
 sessions as (
 
     select * from {{ ref('int_sessions_completed') }}
+    where {{ changed_patients_only() }}
 
 ),
 

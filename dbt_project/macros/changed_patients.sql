@@ -1,0 +1,39 @@
+{#-
+  Incremental models over one patient's records (sessions, outcomes, side effects and the
+  models built from them) are rebuilt per CHANGED PATIENT: a late correction or void can
+  re-split an old course, so the unit of recomputation is everything of every patient a newly
+  loaded record touches, never just the new rows. `stg_lake__changed_patients` says who that is.
+
+  In a model:
+
+      {{ config(materialized='incremental', incremental_strategy='changed_patients') }}
+      ...
+      from source
+      where {{ changed_patients_only('source.patient_key') }}
+
+  On a full build (the first one, or `--full-refresh`) the filter is `true` and the model is a
+  plain table; on an incremental build it keeps the changed patients' rows, and the strategy
+  deletes those patients' old rows before inserting the new ones (a patient whose last row
+  disappeared, say by a void, is deleted and nothing is inserted).
+-#}
+
+{% macro changed_patients_only(patient_key_column='patient_key') -%}
+    {#- ref() outside the if, so dbt records the dependency when it parses the model -#}
+    {%- set changed_patients = ref('stg_lake__changed_patients') -%}
+    {%- if is_incremental() -%}
+        {{ patient_key_column }} in (select patient_key from {{ changed_patients }})
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro get_incremental_changed_patients_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ target }}
+    where patient_key in (select patient_key from {{ ref('stg_lake__changed_patients') }});
+
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict['temp_relation'] }}
+{%- endmacro %}

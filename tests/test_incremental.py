@@ -1,0 +1,251 @@
+"""Incremental refreshes: a night recomputes only the patients its files touch, on top of the
+published warehouse, and ends with exactly the marts a build from scratch makes, late
+corrections and voids of old sessions included; anything that could make the published
+warehouse a wrong base (a changed dbt project, a rollback, a lake it was not built from) is
+noticed."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from contract.feeds import FEEDS
+from expectations.checks import dbt_quality_vars
+from synthetic import generate_landing
+from tests.conftest import Landing, session_row
+from tests.test_refresh import snapshot
+from toning import incremental
+from toning.config import DataDir
+from toning.dbt import DBT_PROJECT_DIR
+from toning.refresh import run_refresh
+from toning.rollback import rollback
+from toning.status import status_report
+
+NIGHTS = 30
+BUILT = ("staging", "intermediate", "marts")  # every model's rows (not the bookkeeping)
+INCREMENTAL_BUILD = "dbt build: incremental"
+
+
+def dbt_line(said: list[str]) -> str:
+    return next(line for line in said if line.startswith("dbt build: ") and "done" not in line)
+
+
+@dataclass(frozen=True)
+class Nights:
+    data: DataDir
+    landing: Path
+    builds: list[str]  # each night's "dbt build: ..." line
+    new_files: list[int]  # each night's newly loaded files
+
+
+AUDIT_EVERY = 5  # nights; an audit file voids, re-dates and corrects old sessions
+
+
+def land_audit(landing: Path, night: int) -> None:
+    """A clinic audit's file, as real clinics send them weeks or months late: of three old
+    completed sessions of C01, one voided, one re-dated four months later (its course splits),
+    one with its fluence corrected. The generator's own daily files correct recent records."""
+    sessions = (
+        pl.read_parquet(landing / ".truth" / "clean" / "sessions.parquet")
+        .filter(
+            (pl.col("clinic_id") == "C01")
+            & (pl.col("status") == "completed")
+            & ~pl.col("truth_junk")
+            & (pl.col("started_at") < datetime(2026, 3, 1, tzinfo=UTC))
+        )
+        .sort("session_id")
+    )
+    void, redate, correct = sessions.sample(3, seed=night, shuffle=True).iter_rows(named=True)
+    void["status"] = "voided"
+    redate["started_at"] += timedelta(days=120)
+    correct["fluence_j_cm2"] = round(correct["fluence_j_cm2"] + 0.1, 1)
+    audited = (
+        pl.DataFrame([void, redate, correct])
+        .select(column.name for column in FEEDS["sessions"].columns)
+        .with_columns(
+            notes=pl.lit(None, dtype=pl.String),
+            fitzpatrick=pl.lit(None, dtype=pl.String),
+            updated_at=pl.lit(f"2026-11-{night:02d}T23:00:00+08:00"),
+            started_at=pl.col("started_at").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        )
+    )
+    audited.write_csv(landing / "sessions" / f"C01_audit_night{night:02d}.csv")
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory) -> Nights:
+    """The demo tier refreshed once, then 30 nights of daily extracts (and an audit file every
+    fifth night), one refresh each."""
+    root = tmp_path_factory.mktemp("incremental")
+    landing = root / "landing"
+    generate_landing("demo", landing, seed=42)
+    data = DataDir(root / "data")
+    run_refresh(landing, data)
+    builds, new_files = [], []
+    for night in range(1, NIGHTS + 1):
+        generate_landing("demo", landing, seed=42, days=night)  # night `night`'s files land
+        if night % AUDIT_EVERY == 0:
+            land_audit(landing, night)
+        said: list[str] = []
+        result = run_refresh(landing, data, progress=said.append)
+        builds.append(dbt_line(said))
+        new_files.append(len(result.ingest.files))
+    return Nights(data, landing, builds, new_files)
+
+
+def late_changes(lake_path: Path) -> tuple[int, int]:
+    """(sessions first loaded on one night and changed on a later one, of which voided)."""
+    with duckdb.connect(str(lake_path), read_only=True) as con:
+        return con.execute(
+            """
+            with versions as (
+                select sessions.session_id, sessions.status, sessions.updated_at, files.run_id
+                from raw.sessions
+                inner join ops.ingest_files as files on sessions._file_sha256 = files.sha256
+            )
+            select
+                count(*),
+                count(*) filter (where last_status = 'voided')
+            from (
+                select session_id, max_by(status, updated_at) as last_status
+                from versions
+                group by session_id
+                having count(distinct run_id) > 1
+            )
+            """
+        ).fetchone()
+
+
+def test_thirty_incremental_nights_equal_a_full_rebuild_row_for_row(nights):
+    assert all(line.startswith(INCREMENTAL_BUILD) for line in nights.builds), nights.builds
+    assert sum(nights.new_files) >= NIGHTS, "the nights brought files to load"
+    changed, voided = late_changes(nights.data.lake)
+    # Each audit changes three sessions, the generator's daily files correct some more.
+    assert changed > 3 * NIGHTS // AUDIT_EVERY and voided >= NIGHTS // AUDIT_EVERY
+    incremental_marts = snapshot(nights.data.warehouse, BUILT)
+    assert sum(len(rows) for rows in incremental_marts.values()) > 10_000
+
+    said: list[str] = []
+    run_refresh(nights.landing, nights.data, full=True, progress=said.append)
+    assert dbt_line(said) == "dbt build: every model from scratch (--full)"
+    assert snapshot(nights.data.warehouse, BUILT) == incremental_marts
+
+
+# Hand-made nights: a late correction that splits an old course, and a void of a patient's
+# only session, which must take that patient out of every fact.
+FIRST_NIGHT = (
+    session_row("S1", started_at="2026-03-02T10:00:00"),
+    session_row("S2", started_at="2026-03-30T10:00:00"),
+    session_row("S3", patient_ref="MRN-2", started_at="2026-03-03T10:00:00"),
+)
+CORRECTIONS = (
+    session_row("S2", started_at="2026-08-30T10:00:00", updated_at="2026-09-01T12:00:00"),
+    session_row("S3", patient_ref="MRN-2", status="voided", updated_at="2026-09-01T12:00:00"),
+)
+
+
+def refresh(landing: Landing, data: DataDir, **options) -> list[str]:
+    said: list[str] = []
+    run_refresh(landing.root, data, progress=said.append, **options)
+    return said
+
+
+def rows(data: DataDir, sql: str) -> list[tuple]:
+    with duckdb.connect(str(data.warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def from_scratch(landing: Landing, root: Path) -> dict:
+    data = DataDir(root)
+    assert dbt_line(refresh(landing, data)).startswith("dbt build: every model from scratch")
+    return snapshot(data.warehouse, BUILT)
+
+
+@pytest.fixture
+def first_night(landing: Landing, data_dir: DataDir, monkeypatch) -> tuple[Landing, DataDir]:
+    monkeypatch.setenv("TONING_SECRET", "one-chain")  # the same pseudonyms in every data dir
+    landing.sessions("sessions/night1.csv", *FIRST_NIGHT)
+    said = refresh(landing, data_dir)
+    assert dbt_line(said) == "dbt build: every model from scratch (no warehouse is published yet)"
+    assert rows(data_dir, "select count(*) from marts.fct_courses") == [(2,)]
+    return landing, data_dir
+
+
+def test_a_late_correction_resplits_a_course_and_a_void_removes_a_patient(first_night, tmp_path):
+    landing, data = first_night
+    landing.sessions("sessions/night2.csv", *CORRECTIONS)
+    assert dbt_line(refresh(landing, data)).startswith(INCREMENTAL_BUILD)
+
+    # S2 moved five months later: the one course of S1 and S2 is now two courses.
+    assert rows(
+        data, "select session_id, session_number from marts.fct_sessions order by session_id"
+    ) == [("S1", 1), ("S2", 1)]
+    assert rows(data, "select count(distinct course_id) from marts.fct_sessions") == [(2,)]
+    # S3, the second patient's only session, was voided: no course, session or row left.
+    assert rows(data, "select count(distinct patient_key) from marts.fct_courses") == [(1,)]
+    assert rows(data, "select count(*) from intermediate.int_sessions_completed") == [(2,)]
+    assert snapshot(data.warehouse, BUILT) == from_scratch(landing, tmp_path / "scratch")
+
+
+def test_a_night_without_new_files_builds_on_the_published_warehouse(first_night):
+    landing, data = first_night
+    before = snapshot(data.warehouse, BUILT)
+    assert dbt_line(refresh(landing, data)).startswith(INCREMENTAL_BUILD)
+    assert snapshot(data.warehouse, BUILT) == before
+    with duckdb.connect(str(data.lake), read_only=True) as con:
+        builds = con.execute(
+            "select dbt_build from ops.refresh_runs order by started_at"
+        ).fetchall()
+    assert builds == [("full",), ("incremental",)]
+    assert "s (incremental)" in status_report(data)  # `toning status` tells the operator
+
+
+def test_a_changed_dbt_project_builds_every_model_from_scratch(first_night, tmp_path):
+    landing, data = first_night
+    landing.sessions("sessions/night2.csv", *CORRECTIONS)
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
+    settings = project / "dbt_project.yml"
+    settings.write_text(settings.read_text().replace("course_gap_days: 84", "course_gap_days: 200"))
+
+    said = refresh(landing, data, dbt_project=project)
+    assert "the dbt project, its variables" in dbt_line(said)
+    # The new gap joins S1 and S2 (181 days apart) again, in every course, not only new ones.
+    assert rows(data, "select count(distinct course_id) from marts.fct_sessions") == [(1,)]
+    # The next night with the same project is incremental again.
+    assert dbt_line(refresh(landing, data, dbt_project=project)).startswith(INCREMENTAL_BUILD)
+
+
+def test_after_a_rollback_the_next_night_recomputes_what_the_older_version_lacks(
+    first_night, tmp_path
+):
+    landing, data = first_night
+    landing.sessions("sessions/night2.csv", *CORRECTIONS)
+    refresh(landing, data)
+    rollback(data)  # night 1's warehouse is published again; the lake keeps night 2's files
+    assert rows(data, "select count(*) from marts.fct_courses") == [(2,)]
+    assert rows(data, "select count(*) from marts.fct_sessions") == [(3,)]
+
+    assert dbt_line(refresh(landing, data)).startswith(INCREMENTAL_BUILD)
+    assert snapshot(data.warehouse, BUILT) == from_scratch(landing, tmp_path / "scratch")
+
+
+def test_a_published_warehouse_is_no_base_for_a_lake_it_was_not_built_from(first_night):
+    _, data = first_night
+    project_fingerprint = incremental.fingerprint(DBT_PROJECT_DIR, dbt_quality_vars())
+    missing = data.root / "missing.duckdb"
+    assert incremental.why_not_incremental(missing, data.lake, project_fingerprint) == (
+        "no warehouse is published yet"
+    )
+    with duckdb.connect(str(data.lake)) as con:  # as if the lake were replaced by another one
+        con.execute("delete from ops.ingest_files")
+    why = incremental.why_not_incremental(data.warehouse, data.lake, project_fingerprint)
+    assert why == "the lake lacks 2 file(s) the published warehouse was built from"
