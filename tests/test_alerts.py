@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from tests.conftest import Landing, session_row
-from toning.refresh import RefreshError, run_refresh
+from toning.refresh import RefreshError, RefreshLocked, refresh_lock, run_refresh
 
 PATIENTS = "patient_ref,clinic_id,fitzpatrick,updated_at\nMRN-1,C01,III,2026-01-01T00:00:00Z\n"
 
@@ -160,3 +160,38 @@ def test_an_unreachable_webhook_and_a_hung_command_leave_a_publish_alone(
     assert f"alert: command {program} failed: no answer within 1 s (killed)" in said
     [webhook] = [line for line in said if line.startswith("alert: webhook")]
     assert "failed: URLError" in webhook and "Connection refused" in webhook
+
+
+def test_a_refresh_that_fails_before_recording_a_run_still_alerts(
+    landing, data_dir, receiver, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TONING_ALERT_WEBHOOK", receiver.url)
+    missing = tmp_path / "mount-gone" / "landing"  # e.g. the clinics' share did not mount
+    with pytest.raises(RefreshError, match="does not exist"):
+        run_refresh(missing, data_dir)
+    # A lake that cannot be opened: the refresh stops before its run has a row anywhere.
+    landing.sessions("sessions/week1.csv", session_row("S1"))
+    run_refresh(landing.root, data_dir)
+    data_dir.lake.write_bytes(b"not a database" * 1000)
+    said: list[str] = []
+    with pytest.raises(RefreshError, match="--full"):
+        run_refresh(landing.root, data_dir, progress=said.append)
+
+    gone, published, damaged = receiver.bodies
+    assert published["status"] == "published" and published["recorded"]
+    for alert, cause in ((gone, str(missing)), (damaged, str(data_dir.lake))):
+        assert (alert["status"], alert["recorded"], alert["run_id"]) == ("failed", False, None)
+        assert cause in alert["error"] and alert["text"].endswith(alert["error"])
+        assert alert["reasons"] == ["the refresh failed: nothing was published"]
+        assert alert["data_dir"] == str(data_dir.root)
+    assert f"alert: webhook 127.0.0.1:{receiver.server.server_port} sent" in said
+
+
+def test_another_refresh_running_is_no_failure_and_sends_nothing(
+    landing, data_dir, receiver, monkeypatch
+):
+    monkeypatch.setenv("TONING_ALERT_WEBHOOK", receiver.url)
+    landing.sessions("sessions/week1.csv", session_row("S1"))
+    with refresh_lock(data_dir), pytest.raises(RefreshLocked):
+        run_refresh(landing.root, data_dir)
+    assert receiver.bodies == []

@@ -60,8 +60,10 @@ def land_audit(landing: Path, night: int) -> None:
             & (pl.col("started_at") < datetime(2026, 3, 1, tzinfo=UTC))
         )
         .sort("session_id")
+        .sample(fraction=1.0, shuffle=True, seed=0)  # the same order every night
     )
-    void, redate, correct = sessions.sample(3, seed=night, shuffle=True).iter_rows(named=True)
+    audit = night // AUDIT_EVERY  # each audit takes the next three sessions: no session twice
+    void, redate, correct = sessions.slice(3 * (audit - 1), 3).iter_rows(named=True)
     void["status"] = "voided"
     redate["started_at"] += timedelta(days=120)
     correct["fluence_j_cm2"] = round(correct["fluence_j_cm2"] + 0.1, 1)
@@ -80,16 +82,16 @@ def land_audit(landing: Path, night: int) -> None:
 
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory) -> Nights:
-    """The demo tier refreshed once, then 30 nights of daily extracts (and an audit file every
+    """The tiny tier refreshed once, then 30 nights of daily extracts (and an audit file every
     fifth night), one refresh each."""
     root = tmp_path_factory.mktemp("incremental")
     landing = root / "landing"
-    generate_landing("demo", landing, seed=42)
+    generate_landing("tiny", landing, seed=11)
     data = DataDir(root / "data")
     run_refresh(landing, data)
     builds, new_files = [], []
     for night in range(1, NIGHTS + 1):
-        generate_landing("demo", landing, seed=42, days=night)  # night `night`'s files land
+        generate_landing("tiny", landing, seed=11, days=night)  # night `night`'s files land
         if night % AUDIT_EVERY == 0:
             land_audit(landing, night)
         said: list[str] = []
@@ -126,10 +128,10 @@ def test_thirty_incremental_nights_equal_a_full_rebuild_row_for_row(nights):
     assert all(line.startswith(INCREMENTAL_BUILD) for line in nights.builds), nights.builds
     assert sum(nights.new_files) >= NIGHTS, "the nights brought files to load"
     changed, voided = late_changes(nights.data.lake)
-    # Each audit changes three sessions, the generator's daily files correct some more.
-    assert changed > 3 * NIGHTS // AUDIT_EVERY and voided >= NIGHTS // AUDIT_EVERY
+    # Each audit changes three sessions (the generator's daily files may correct more).
+    assert changed >= 3 * NIGHTS // AUDIT_EVERY and voided >= NIGHTS // AUDIT_EVERY
     incremental_marts = snapshot(nights.data.warehouse, BUILT)
-    assert sum(len(rows) for rows in incremental_marts.values()) > 10_000
+    assert sum(len(rows) for rows in incremental_marts.values()) > 5_000
 
     said: list[str] = []
     run_refresh(nights.landing, nights.data, full=True, progress=said.append)

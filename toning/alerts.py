@@ -18,6 +18,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 
+import duckdb
+
 from expectations.open_findings import open_fatals
 from ingest import lake
 from toning.config import AlertSettings, DataDir, alert_settings
@@ -26,10 +28,33 @@ Progress = Callable[[str], None]
 STDERR_SHOWN = 300
 
 
-def after_run(data: DataDir, run_id: str, progress: Progress) -> None:
-    """Alert on this run if it deserves one. Never raises: it runs while the refresh ends."""
+def after_run(
+    data: DataDir, run_id: str, progress: Progress, error: BaseException | None = None
+) -> None:
+    """Alert on this run if it deserves one. Never raises: it runs while the refresh ends.
+    A failed run (`error`) that the lake cannot tell about still gets its alert."""
+
+    def summarise() -> dict:
+        try:
+            return run_summary(data, run_id)
+        except (duckdb.Error, IndexError):  # a damaged lake, a run it could not record
+            if error is None:
+                raise
+            return unrecorded_failure(data, error, run_id)
+
+    _alert(summarise, progress)
+
+
+def before_run(data: DataDir, error: BaseException, progress: Progress) -> None:
+    """Alert on a refresh that failed before it could record a run (a missing landing folder,
+    a data folder it cannot use, a lake it cannot open): the pager must hear of those too.
+    Never raises."""
+    _alert(lambda: unrecorded_failure(data, error, None), progress)
+
+
+def _alert(summarise: Callable[[], dict], progress: Progress) -> None:
     try:
-        summary = run_summary(data, run_id)
+        summary = summarise()
         summary["reasons"] = alert_reasons(summary)
         if not summary["reasons"]:
             return
@@ -38,8 +63,25 @@ def after_run(data: DataDir, run_id: str, progress: Progress) -> None:
             progress("alert: none configured (set TONING_ALERT_COMMAND or TONING_ALERT_WEBHOOK)")
             return
         deliver(summary, settings, progress)
-    except Exception as error:  # whatever went wrong, the refresh's own result stands
-        progress(f"alert: not sent: {type(error).__name__}: {error}")
+    except Exception as problem:  # whatever went wrong, the refresh's own result stands
+        progress(f"alert: not sent: {type(problem).__name__}: {problem}")
+
+
+def unrecorded_failure(data: DataDir, error: BaseException, run_id: str | None) -> dict:
+    """The summary of a failure that no run row holds: what the refresh itself knows."""
+    host = socket.gethostname()
+    text = (str(error).strip() or type(error).__name__).splitlines()[0][:500]
+    return {
+        "text": f"toning refresh failed on {host}: {text}",
+        "run_id": run_id,
+        "status": "failed",
+        "previous_status": None,
+        "error": text,
+        "recorded": False,
+        "data_dir": str(data.root),
+        "host": host,
+        "changed_checks": [],
+    }
 
 
 def run_summary(data: DataDir, run_id: str) -> dict:
@@ -77,6 +119,7 @@ def run_summary(data: DataDir, run_id: str) -> dict:
         "counts": counts,
         "changed_checks": changed,
         "open_fatal_findings": [finding.describe() for finding in still_open],
+        "recorded": True,
         "data_dir": str(data.root),
         "host": host,
     }

@@ -66,14 +66,6 @@ class RefreshResult:
     seconds: float
     warehouse: Path
     data_docs: DataDocs | None  # None when no file needed validating
-    stage_seconds: dict[str, float]  # per stage of RUN_STAGES
-    dbt_build: str  # "incremental" or "full"
-
-
-@dataclass(frozen=True)
-class DbtBuild:
-    result: DbtResult
-    how: str  # "incremental" (on the published warehouse) or "full"
 
 
 @dataclass(frozen=True)
@@ -115,54 +107,75 @@ def run_refresh(
     keep: int = DEFAULT_KEEP_VERSIONS,
     accept_drop: bool = False,
 ) -> RefreshResult:
-    landing = absolute(landing)
-    _require_folder(landing, "landing folder", must_exist=True)
-    _require_folder(data.root, "data folder", must_exist=False)
-    try:
-        latest = latest_plausible(refresh_clock())
-    except ValueError as error:
-        raise RefreshError(str(error)) from None
-    started = time.monotonic()
-    run_id = new_run_id()
-    stages = StageClock()
-    with refresh_lock(data):
-        if recovered := rebuild.recover(data):
-            progress(f"full rebuild: {recovered}")
-        data.archive.mkdir(parents=True, exist_ok=True)
-        lake_readable = _start_run(data, run_id, full, progress)
+    with _alert_unless_recorded(data, progress) as run:
+        landing = absolute(landing)
+        _require_folder(landing, "landing folder", must_exist=True)
+        _require_folder(data.root, "data folder", must_exist=False)
         try:
-            summary, docs, build = _run_stages(
-                landing,
-                data,
-                run_id,
-                (full, lake_readable, accept_drop),
-                latest,
-                dbt_project,
-                stages,
-                progress,
-            )
-            with stages.stage("publish"):
-                _publish(data, full, lake_readable, keep, progress)
-        except BaseException as error:
-            if full:
-                rebuild.discard(data)
-            # The lake in use: the old one, unless a --full was committed just before the error.
-            _record_failure(data, run_id, started, error, stages, progress)
-            if isinstance(error, Exception):  # not a Ctrl+C: someone is watching then
-                alerts.after_run(data, run_id, progress)
-            raise
-        _record_run_end(data, run_id, "published", started, summary=summary, stages=stages)
-        alerts.after_run(data, run_id, progress)
+            latest = latest_plausible(refresh_clock())
+        except ValueError as error:
+            raise RefreshError(str(error)) from None
+        started = time.monotonic()
+        run_id = new_run_id()
+        stages = StageClock()
+        with refresh_lock(data):
+            if recovered := rebuild.recover(data):
+                progress(f"full rebuild: {recovered}")
+            data.archive.mkdir(parents=True, exist_ok=True)
+            lake_readable = _start_run(data, run_id, full, progress)
+            run.recorded = True  # from here on, the run's own row carries its alert
+            try:
+                summary, docs, dbt = _run_stages(
+                    landing,
+                    data,
+                    run_id,
+                    (full, lake_readable, accept_drop),
+                    latest,
+                    dbt_project,
+                    stages,
+                    progress,
+                )
+                with stages.stage("publish"):
+                    _publish(data, full, lake_readable, keep, progress)
+            except BaseException as error:
+                if full:
+                    rebuild.discard(data)
+                # The lake in use: the old one, unless a --full was committed just before the error.
+                _record_failure(data, run_id, started, error, stages, progress)
+                if isinstance(error, Exception):  # not a Ctrl+C: someone is watching then
+                    alerts.after_run(data, run_id, progress, error)
+                raise
+            _record_run_end(data, run_id, "published", started, summary=summary, stages=stages)
+            alerts.after_run(data, run_id, progress)
     return RefreshResult(
         run_id,
         summary,
-        build.result.elapsed_s,
+        dbt.elapsed_s,
         time.monotonic() - started,
         data.warehouse,
         docs,
-        stages.seconds,
-        build.how,
     )
+
+
+@dataclass
+class _RunRecord:
+    recorded: bool = False
+
+
+@contextmanager
+def _alert_unless_recorded(data: DataDir, progress: Progress) -> Iterator[_RunRecord]:
+    """A refresh that fails before its run is recorded in the lake (a missing landing folder,
+    an unusable data folder, a lake that cannot be opened) still alerts. Another refresh
+    running is no failure, and a Ctrl+C has someone watching."""
+    run = _RunRecord()
+    try:
+        yield run
+    except RefreshLocked:
+        raise
+    except Exception as error:
+        if not run.recorded:
+            alerts.before_run(data, error, progress)
+        raise
 
 
 def new_run_id() -> str:
@@ -197,7 +210,7 @@ def _run_stages(
     dbt_project: Path,
     stages: StageClock,
     progress: Progress,
-) -> tuple[IngestSummary, DataDocs | None, DbtBuild]:
+) -> tuple[IngestSummary, DataDocs | None, DbtResult]:
     """Ingest, validation, dbt build and the quality gate: everything before the publish.
     `flags`: a --full, whether the lake in use can be read, an accepted drop of rows."""
     full, lake_readable, accept_drop = flags
@@ -219,12 +232,11 @@ def _run_stages(
     with stages.stage("validation"):
         docs = _data_docs(data, suites, progress)
     with stages.stage("dbt"):
-        build = _build(data, paths.lake, run_id, full, dbt_project, progress)
+        dbt = _build(data, paths.lake, run_id, full, dbt_project, progress)
     with stages.stage("checks"):
-        run_results = build.result.run_results_path
-        _quality_gate(data, paths.lake, run_id, run_results, accept_drop, progress)
+        _quality_gate(data, paths.lake, run_id, dbt.run_results_path, accept_drop, progress)
         _copy_ops_tables(data, paths.lake, run_id)
-    return summary, docs, build
+    return summary, docs, dbt
 
 
 def _publish(data: DataDir, full: bool, lake_readable: bool, keep: int, progress: Progress) -> None:
@@ -324,7 +336,7 @@ def _data_docs(data: DataDir, suites: SuiteValidator, progress: Progress) -> Dat
 
 def _build(
     data: DataDir, lake_path: Path, run_id: str, full: bool, dbt_project: Path, progress: Progress
-) -> DbtBuild:
+) -> DbtResult:
     """dbt build into the build folder: on top of a copy of the published warehouse (only the
     changed patients recomputed) when toning/incremental.py says it may, else from scratch."""
     target = data.build_dir / data.warehouse.name
@@ -367,7 +379,7 @@ def _build(
     how = "incremental" if why_not is None else "full"
     incremental.record_build(lake_path, run_id, how, project_fingerprint)
     progress(f"dbt build ({how}): done in {result.elapsed_s:.1f} s")
-    return DbtBuild(result, how)
+    return result
 
 
 def _quality_gate(
