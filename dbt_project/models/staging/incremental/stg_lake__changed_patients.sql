@@ -29,39 +29,64 @@ side_effects as (
 
 ),
 
+changed_sessions as (
+
+    select distinct sessions.session_id
+    from sessions
+    inner join new_files on sessions._file_sha256 = new_files.file_sha256
+
+),
+
+changed_outcomes as (
+
+    select distinct outcomes.response_id
+    from outcomes
+    inner join new_files on outcomes._file_sha256 = new_files.file_sha256
+
+),
+
+changed_side_effects as (
+
+    select distinct side_effects.event_id
+    from side_effects
+    inner join new_files on side_effects._file_sha256 = new_files.file_sha256
+
+),
+
 touched_patients as (
 
-    select patient_key from sessions
-    where session_id in (
-        select session_id from sessions
-        where _file_sha256 in (select file_sha256 from new_files)
-    )
+    select sessions.patient_key
+    from sessions
+    inner join changed_sessions on sessions.session_id = changed_sessions.session_id
 
     union
 
-    select patient_key from outcomes
-    where response_id in (
-        select response_id from outcomes
-        where _file_sha256 in (select file_sha256 from new_files)
-    )
+    select outcomes.patient_key
+    from outcomes
+    inner join changed_outcomes on outcomes.response_id = changed_outcomes.response_id
 
     union
 
-    select patient_key from side_effects
-    where event_id in (
-        select event_id from side_effects
-        where _file_sha256 in (select file_sha256 from new_files)
-    )
+    select side_effects.patient_key
+    from side_effects
+    inner join changed_side_effects on side_effects.event_id = changed_side_effects.event_id
+
+),
+
+sessions_of_touched_patients as (
+
+    select distinct sessions.session_id
+    from sessions
+    inner join touched_patients on sessions.patient_key = touched_patients.patient_key
 
 ),
 
 patients_of_outcomes_naming_their_sessions as (
 
-    select outcomes.patient_key from outcomes
-    where outcomes.session_id in (
-        select sessions.session_id from sessions
-        where sessions.patient_key in (select patient_key from touched_patients)
-    )
+    select outcomes.patient_key
+    from outcomes
+    inner join sessions_of_touched_patients
+        on outcomes.session_id = sessions_of_touched_patients.session_id
 
 ),
 
