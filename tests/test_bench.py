@@ -1,0 +1,43 @@
+"""The ingest measured against its floor: DuckDB alone reading the same landing files into
+tables. A ratio of two timings taken in the same run, so a slower or busier machine moves both
+(the speed targets themselves are measured by `toning bench`, not asserted here)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from expectations.validate import SuiteValidator
+from ingest.run import ingest_landing
+from synthetic import generate_landing
+from toning.bench import raw_read_floor
+from toning.config import DataDir
+
+# The demo tier's ingest / raw read, measured on 2 cores on 2026-12-02 (README, "Performance").
+# Lower it as the ingest gets faster; the test fails when the ingest is twice as slow as that.
+INGEST_OVER_RAW_DEMO = 6.0
+
+
+def test_the_ingest_stays_within_twice_its_measured_ratio_to_the_raw_read(tmp_path: Path):
+    landing = tmp_path / "landing"
+    generate_landing("demo", landing, seed=42)
+    raw = raw_read_floor(landing, tmp_path)
+    assert raw.files > 50 and raw.seconds > 0
+    # What the floor could not read is named (workbooks: DuckDB reads them with an extension
+    # this machine does not have).
+    assert raw.skipped and all(name.endswith((".xlsx", ".part")) for name in raw.skipped)
+
+    data = DataDir(tmp_path / "data")
+    data.state.mkdir(parents=True)
+    suites = SuiteValidator()  # its seconds (GX's import included) are validation, not ingest
+    started = time.monotonic()
+    summary = ingest_landing(landing, data.ingest_paths(), "bench", suites=suites)
+    ingest_s = time.monotonic() - started - suites.seconds
+    assert summary.total("rows_loaded") > 50_000
+
+    ratio = ingest_s / raw.seconds
+    print(f"ingest {ingest_s:.2f} s, raw read {raw.seconds:.2f} s: {ratio:.1f} x")
+    assert ratio <= 2 * INGEST_OVER_RAW_DEMO, (
+        f"the ingest takes {ratio:.1f} x DuckDB's own read of the same files, more than twice"
+        f" the {INGEST_OVER_RAW_DEMO} x measured before: a regression"
+    )
