@@ -1,8 +1,9 @@
 """Ingest a landing zone into the lake: each new file read, typed, checked, archived, recorded.
 
 For every file, rows_read = rows_loaded + rows_quarantined + rows_duplicate, and the file's
-rows, its quarantined rows and its `ops.ingest_files` record are committed together, so an
-interrupted ingest leaves the lake as it was before that file and simply resumes next time.
+rows, its quarantined rows and its `ops.ingest_files` record are committed together (with the
+other files of its feed validated alongside it), so an interrupted ingest leaves the lake as it
+was before those files and simply resumes next time.
 """
 
 from __future__ import annotations
@@ -275,8 +276,8 @@ def _prepare(
 @dataclass
 class _Loader:
     """Validates prepared files of one feed together (a GX run has a fixed cost), then stores
-    each in its own transaction: its records, its quarantined rows, its `ops.ingest_files`
-    record."""
+    them together in one transaction: each file's quarantined rows and findings, all their
+    records in one statement, each file's `ops.ingest_files` record."""
 
     con: duckdb.DuckDBPyConnection
     identity: duckdb.DuckDBPyConnection
@@ -304,24 +305,27 @@ class _Loader:
             found = self.suites.verdicts(FEEDS[typed[0].landed.feed], batches)
             for prepared, verdict in zip(typed, found, strict=True):
                 prepared.verdict = verdict
-        for prepared in self.pending:
-            self.con.execute("begin transaction")
-            try:
-                self._store(prepared)
+        self.con.execute("begin transaction")
+        try:
+            loading = [(p, good) for p in self.pending if (good := self._store(p)) is not None]
+            self._load(loading)
+            for prepared in self.pending:
                 landed = prepared.landed
                 _record_file(self.con, prepared.result, landed.size, landed.mtime_ns, self.run_id)
-                self.con.execute("commit")
-            except BaseException:
-                self.con.execute("rollback")
-                raise
+            self.con.execute("commit")
+        except BaseException:
+            self.con.execute("rollback")
+            raise
+        for prepared in self.pending:
             self.results.append(prepared.result)
             self.progress(_describe(prepared.result))
         self.pending.clear()
 
-    def _store(self, prepared: _Prepared) -> None:
+    def _store(self, prepared: _Prepared) -> pl.DataFrame | None:
+        """A file's quarantined rows and findings stored; its records to load, if any."""
         result, batch, verdict = prepared.result, prepared.batch, prepared.verdict
         if batch is None:
-            return
+            return None
         feed = FEEDS[prepared.landed.feed]
 
         def quarantine(rows: pl.DataFrame) -> int:
@@ -338,7 +342,7 @@ class _Loader:
         result.rows_quarantined += quarantine(batch.rejects)
         if prepared.whole_file_rejects is not None:
             result.rows_quarantined += quarantine(prepared.whole_file_rejects)
-            return
+            return None
         result.rows_quarantined += quarantine(_rejected_records(batch, feed, verdict.quarantined))
         good = prepared.parsed.join(
             verdict.quarantined.select(RECORD_NUMBER), on=RECORD_NUMBER, how="anti"
@@ -353,14 +357,27 @@ class _Loader:
             self.run_id,
         )
         result.rows_with_findings = verdict.findings[RECORD_NUMBER].n_unique()
-        if good.height:
-            if feed.name == "patients":
-                lake.load_identities(self.identity, good.to_arrow(), self.keyer)
-            loaded, duplicate = lake.load_records(
-                self.con, feed, good.to_arrow(), self.keyer, result.sha256
-            )
-            result.rows_loaded, result.rows_duplicate = loaded, duplicate
-            if feed.name == "clinics":
+        if not good.height:
+            return None
+        if feed.name == "patients":
+            lake.load_identities(self.identity, good.to_arrow(), self.keyer)
+        return good
+
+    def _load(self, loading: list[tuple[_Prepared, pl.DataFrame]]) -> None:
+        """The records of the flushed files, in one statement; each file's counts."""
+        if not loading:
+            return
+        feed = FEEDS[loading[0][0].landed.feed]
+        counts = lake.load_records(
+            self.con,
+            feed,
+            [(good.to_arrow(), prepared.result.sha256) for prepared, good in loading],
+            self.keyer,
+        )
+        for (prepared, _), (loaded, duplicate) in zip(loading, counts, strict=True):
+            prepared.result.rows_loaded, prepared.result.rows_duplicate = loaded, duplicate
+        if feed.name == "clinics":
+            for _, good in loading:
                 self.calendar = self.calendar.with_clinics(
                     good.select("clinic_id", "timezone", "datetime_format").cast(pl.String)
                 )
