@@ -115,13 +115,10 @@ def load_records(
     batches: list[tuple[pa.Table, str]],
     keyer: PatientKeyer,
 ) -> list[tuple[int, int]]:
-    """Append conformed batches of one feed (each a file's records and the file's sha256) to
-    `raw.<feed>`, minus rows already stored or repeated earlier in these batches. Per batch, in
-    order: (loaded, duplicate).
-
-    Many files go in one statement: the stored rows are searched once for all of them, not once
-    per file (a night brings hundreds of small files). Must run inside the caller's transaction.
-    """
+    """Append conformed batches of one feed (each a file's records and its sha256) to
+    `raw.<feed>`, minus rows already stored or repeated earlier in these batches: per batch, in
+    order, (loaded, duplicate). One statement for many files searches the stored rows once, not
+    once per file. Must run inside the caller's transaction."""
     columns = raw_columns(feed)
     content = [name for name in columns if not name.startswith("_") and name != "patient_key"]
     patient_key = (
@@ -134,16 +131,7 @@ def load_records(
         + ([patient_key] if patient_key else [])
     )
     hashed = content + (["patient_key"] if patient_key else [])
-    incoming = pa.concat_tables(
-        [
-            records.append_column(
-                BATCH, pa.array([number] * records.num_rows, pa.int32())
-            ).append_column("_file_sha256", pa.array([sha256] * records.num_rows, pa.string()))
-            for number, (records, sha256) in enumerate(batches)
-        ],
-        promote_options="permissive",
-    )
-    con.register("incoming", incoming)
+    con.register("incoming", _numbered_batches(batches))
     try:
         con.execute(
             f"""
@@ -172,15 +160,28 @@ def load_records(
         f"insert into raw.{feed.name} ({target}) select {target} from staged"
         f" where not is_duplicate order by {BATCH}, _record_number"
     )
-    counted = dict(
-        (number, (loaded, duplicate))
+    counted = {
+        number: (loaded, duplicate)
         for number, loaded, duplicate in con.execute(
             f"select {BATCH}, count(*) filter (not is_duplicate),"
             f" count(*) filter (is_duplicate) from staged group by {BATCH}"
         ).fetchall()
-    )
+    }
     con.execute("drop table staged")
     return [counted.get(number, (0, 0)) for number in range(len(batches))]
+
+
+def _numbered_batches(batches: list[tuple[pa.Table, str]]) -> pa.Table:
+    """The batches as one table, each row with its batch's number and its file's sha256."""
+    return pa.concat_tables(
+        [
+            records.append_column(
+                BATCH, pa.array([number] * records.num_rows, pa.int32())
+            ).append_column("_file_sha256", pa.array([sha256] * records.num_rows, pa.string()))
+            for number, (records, sha256) in enumerate(batches)
+        ],
+        promote_options="permissive",
+    )
 
 
 def load_quarantine(
