@@ -28,11 +28,10 @@ Progress = Callable[[str], None]
 STDERR_SHOWN = 300
 
 
-def after_run(
-    data: DataDir, run_id: str, progress: Progress, error: BaseException | None = None
-) -> None:
+def after_run(data: DataDir, run_id: str, progress: Progress, error: str | None = None) -> None:
     """Alert on this run if it deserves one. Never raises: it runs while the refresh ends.
-    A failed run (`error`) that the lake cannot tell about still gets its alert."""
+    A failed run (`error`, its first line) that the lake cannot tell about still gets its
+    alert."""
 
     def summarise() -> dict:
         try:
@@ -45,7 +44,7 @@ def after_run(
     _alert(summarise, progress)
 
 
-def before_run(data: DataDir, error: BaseException, progress: Progress) -> None:
+def before_run(data: DataDir, error: str, progress: Progress) -> None:
     """Alert on a refresh that failed before it could record a run (a missing landing folder,
     a data folder it cannot use, a lake it cannot open): the pager must hear of those too.
     Never raises."""
@@ -67,16 +66,15 @@ def _alert(summarise: Callable[[], dict], progress: Progress) -> None:
         progress(f"alert: not sent: {type(problem).__name__}: {problem}")
 
 
-def unrecorded_failure(data: DataDir, error: BaseException, run_id: str | None) -> dict:
+def unrecorded_failure(data: DataDir, error: str, run_id: str | None) -> dict:
     """The summary of a failure that no run row holds: what the refresh itself knows."""
     host = socket.gethostname()
-    text = (str(error).strip() or type(error).__name__).splitlines()[0][:500]
     return {
-        "text": f"toning refresh failed on {host}: {text}",
+        "text": f"toning refresh failed on {host}: {error}",
         "run_id": run_id,
         "status": "failed",
         "previous_status": None,
-        "error": text,
+        "error": error,
         "recorded": False,
         "data_dir": str(data.root),
         "host": host,

@@ -143,7 +143,7 @@ def run_refresh(
                 # The lake in use: the old one, unless a --full was committed just before the error.
                 _record_failure(data, run_id, started, error, stages, progress)
                 if isinstance(error, Exception):  # not a Ctrl+C: someone is watching then
-                    alerts.after_run(data, run_id, progress, error)
+                    alerts.after_run(data, run_id, progress, _first_line(error))
                 raise
             _record_run_end(data, run_id, "published", started, summary=summary, stages=stages)
             alerts.after_run(data, run_id, progress)
@@ -174,7 +174,7 @@ def _alert_unless_recorded(data: DataDir, progress: Progress) -> Iterator[_RunRe
         raise
     except Exception as error:
         if not run.recorded:
-            alerts.before_run(data, error, progress)
+            alerts.before_run(data, _first_line(error), progress)
         raise
 
 
