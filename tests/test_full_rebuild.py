@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,6 +139,7 @@ def test_a_full_rebuild_stopped_by_ctrl_c_in_dbt_build_changes_nothing(before, c
     landing, data = copy
     process = start_full(landing, data)
     wait_for(process, "dbt build: ")
+    time.sleep(2)  # into dbt's run, past the moment it is being started
     os.killpg(process.pid, signal.SIGINT)  # Ctrl+C reaches the whole foreground group
     _, said = process.communicate(timeout=120)
     assert process.returncode == 130
