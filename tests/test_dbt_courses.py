@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,28 @@ def test_build_passes_every_test_and_publishes_tables_only(built):
         ("reference", "BASE TABLE"),  # the seeds
         ("staging", "BASE TABLE"),
     }
+
+
+def test_a_null_in_a_not_null_column_fails_its_models_test_naming_the_column(built, tmp_path):
+    """A model's non-null columns are checked by one not_null_columns test (one dbt node): it
+    passes on the build, and once a column holds nulls it returns that column and how many."""
+    result, build = built
+    [compiled] = (result.run_results_path.parent / "compiled").rglob(
+        "not_null_columns_fct_sessions_*.sql"
+    )
+    tampered = tmp_path / build.name  # the same file name: the compiled SQL names its catalog
+    shutil.copyfile(build, tampered)
+    with duckdb.connect(str(tampered)) as con:
+        assert con.execute(compiled.read_text()).fetchall() == []
+        con.execute(
+            "update marts.fct_sessions set course_id = null, has_adverse_event = null"
+            " where session_number = 1"
+        )
+        [(firsts,)] = con.execute(
+            "select count(*) from marts.fct_sessions where session_number = 1"
+        ).fetchall()
+        failing = sorted(con.execute(compiled.read_text()).fetchall())
+    assert failing == [("course_id", firsts), ("has_adverse_event", firsts)]
 
 
 def test_a_gap_of_84_days_stays_in_the_course(built):

@@ -70,6 +70,9 @@ def dbt_environment(*, lake_path: Path, build_path: Path, work_dir: Path) -> dic
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DBT_USE_COLORS": "false",
             "DBT_VERSION_CHECK": "false",
+            # dbt.log without every query's text: debug level costs half a second a build, and
+            # a failed node's SQL stays in target/run.
+            "DBT_LOG_LEVEL_FILE": "info",
         }
     )
     return env

@@ -354,7 +354,8 @@ def _build(
     if why_not is None:
         incremental.start_from_published(data.warehouse, target)
         progress("dbt build: incremental, on the published warehouse (changed patients only)")
-        mode = []
+        # The seeds are the published warehouse's: the fingerprint says the project is unchanged.
+        mode = ["--exclude", "resource_type:seed"]
     else:
         progress(f"dbt build: every model from scratch ({why_not})")
         mode = ["--full-refresh"]
