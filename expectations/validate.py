@@ -17,6 +17,7 @@ import shutil
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -30,6 +31,9 @@ from expectations.suites import (
 )
 from ingest.readers import RECORD_NUMBER
 from ingest.validation import FAILURE_COLUMNS, FINDING_COLUMNS, NULLS_VALUE, Batch, Verdict
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CHUNK_ROWS = 250_000
 _ROW = "_row"
@@ -108,7 +112,7 @@ class SuiteValidator:
         self, feed: Feed, chunk: pl.DataFrame, rules: tuple[Rule, ...], label: str
     ) -> pl.DataFrame:
         needed = sorted(set().union(*(rule.columns for rule in rules)))
-        frame = chunk.select(needed).to_pandas()
+        frame = _for_gx(chunk.select(needed))
         definition = self._definition(feed, rules)
         result = definition.run(
             batch_parameters={"dataframe": frame},
@@ -176,6 +180,32 @@ class SuiteValidator:
         os.replace(building, directory)
         shutil.rmtree(previous, ignore_errors=True)
         return directory / "index.html"
+
+
+# The nanosecond timestamps pandas holds; a date outside them (year 1 or 9999, a system's "no
+# date") is moved to the nearest end, which is as implausible as the date itself.
+_NS_EARLIEST = datetime(1678, 1, 1)
+_NS_LATEST = datetime(2262, 1, 1)
+
+
+def _for_gx(chunk: pl.DataFrame) -> pd.DataFrame:
+    """The chunk in pandas, typed so that GX compares whole columns at once: it does so only
+    for 64-bit numbers and nanosecond timestamps, and calls Python once per value otherwise
+    (three quarters of the expectation suites' time on the 1m tier)."""
+    casts = []
+    for name, dtype in chunk.schema.items():
+        if dtype.is_integer():
+            casts.append(pl.col(name).cast(pl.Int64))
+        elif dtype.is_float():
+            casts.append(pl.col(name).cast(pl.Float64))
+        elif dtype == pl.Date or (dtype == pl.Datetime and dtype.time_zone is None):
+            casts.append(
+                pl.col(name)
+                .cast(pl.Datetime("us"))
+                .clip(_NS_EARLIEST, _NS_LATEST)
+                .cast(pl.Datetime("ns"))
+            )
+    return chunk.with_columns(casts).to_pandas()
 
 
 def _raised(info: dict) -> str | None:

@@ -96,6 +96,26 @@ def test_a_record_breaking_several_expectations_lists_them_all(landing, ingest):
     assert rejected["reason"].count("; ") == 2
 
 
+def test_dates_beyond_what_pandas_holds_are_judged_like_any_implausible_date(landing, ingest):
+    """Year 1 and year 9999 (systems' "no date") lie outside pandas' nanosecond timestamps,
+    which the suites are run on: they are quarantined as out of range, not let through."""
+    landing.sessions(
+        "sessions/dates.csv",
+        session_row("Y1", started_at="0001-01-01T10:00:00"),
+        session_row("Y9999", started_at="9999-12-31T10:00:00"),
+        session_row("Y1999", started_at="1999-12-31T10:00:00"),
+        session_row("OK"),
+    )
+    _, warehouse = ingest()
+    rejected = warehouse.rows(
+        "select record ->> 'session_id' as session_id, expectation from ops.quarantine"
+        " where path = 'sessions/dates.csv'"
+    )
+    assert {r["session_id"]: r["expectation"] for r in rejected} == dict.fromkeys(
+        ["Y1", "Y9999", "Y1999"], "expect_column_values_to_be_between(started_at)"
+    )
+
+
 def test_score_ranges_come_from_the_instrument_registry(landing, ingest):
     landing.write(
         "outcomes/o.csv",
