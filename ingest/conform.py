@@ -101,10 +101,20 @@ def conform(batch: RawBatch, feed: Feed, calendar: ClinicCalendar) -> Conformed:
     frame = _with_clinic_calendar(frame, calendar, batch, feed)
     timezones = sorted(set(frame[TIMEZONE].unique().to_list()))
 
+    def dmy(column: Column) -> pl.Expr:
+        return pl.lit(False) if column.name in batch.typed_columns else pl.col(DMY)
+
+    # Each timestamp is read once, in two steps, into helper columns its values below are taken
+    # from: polars evaluates an expression again wherever it is reused, and a timestamp's
+    # reading is reused five times (half of a small file's typing time).
+    timestamps = [c for c in feed.columns if c.type == "ts" and not c.pii]
+    frame = frame.with_columns(
+        helper for c in timestamps for helper in _wall_clock_and_offset(c.name, dmy(c))
+    )
+    frame = frame.with_columns(_utc(c.name, timezones) for c in timestamps)
     values: list[pl.Expr] = []
     for column in feed.columns:
-        dmy = pl.lit(False) if column.name in batch.typed_columns else pl.col(DMY)
-        values.extend(_parse_column(column, dmy, timezones))
+        values.extend(_parse_column(column, dmy(column), timezones))
     if feed.name == "outcomes":
         values.extend(_outcome_source(frame, batch))
     return Conformed(frame.select(RECORD_NUMBER, *values), ignored)
@@ -163,7 +173,7 @@ def _parse_column(column: Column, dmy: pl.Expr, timezones: list[str]) -> list[pl
             unrecognised.alias("fitzpatrick_unrecognised"),
         ]
     if column.type == "ts":
-        utc, local, invalid = _parse_timestamp(name, dmy, timezones)
+        utc, local, invalid = _parse_timestamp(name, timezones)
         outputs = [utc.alias(name), _unparsed(name, invalid)]
         if name in LOCAL_TIME_COLUMNS:
             outputs.append(local.alias(f"{name}_local"))
@@ -220,20 +230,31 @@ def _parse_date(name: str, dmy: pl.Expr) -> enc.Parsed:
     return enc.Parsed(value, invalid)
 
 
-def _parse_timestamp(
-    name: str, dmy: pl.Expr, timezones: list[str]
-) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """(UTC, clinic wall-clock, invalid) for one timestamp column.
+def _helper(name: str, part: str) -> str:
+    """A helper column of timestamp column `name` (never leaves this module)."""
+    return f"{name}__{part}"
+
+
+def _wall_clock_and_offset(name: str, dmy: pl.Expr) -> list[pl.Expr]:
+    """A timestamp's wall-clock time as written, its UTC offset in minutes east (where one is
+    written) and whether that offset is impossible.
 
     ISO values with an offset are exact; values without one are the clinic's local time.
     A clinic that declared `dmy` is read only as DD/MM/YYYY: formats are never guessed per row.
     """
     iso = enc.parse_wall_clock(name, ISO_DATETIME_FORMATS)
     day_first = enc.parse_wall_clock(name, DMY_DATETIME_FORMATS)
-    wall = pl.when(dmy).then(day_first).otherwise(iso)
     east, impossible = enc.utc_offset_minutes(name)
-    offset = pl.when(dmy).then(None).otherwise(east)
-    from_offset = wall - pl.duration(minutes=offset)
+    return [
+        pl.when(dmy).then(day_first).otherwise(iso).alias(_helper(name, "wall")),
+        pl.when(dmy).then(None).otherwise(east).alias(_helper(name, "east")),
+        impossible.alias(_helper(name, "impossible")),
+    ]
+
+
+def _utc(name: str, timezones: list[str]) -> pl.Expr:
+    """A timestamp in UTC, from its wall-clock time and offset, else its clinic's timezone."""
+    wall, east = pl.col(_helper(name, "wall")), pl.col(_helper(name, "east"))
     from_zone = _per_timezone(
         timezones,
         lambda zone: (
@@ -242,13 +263,19 @@ def _parse_timestamp(
             .dt.replace_time_zone(None)
         ),
     )
-    utc = (
-        pl.when(impossible)
+    return (
+        pl.when(pl.col(_helper(name, "impossible")))
         .then(None)
-        .when(offset.is_not_null())
-        .then(from_offset)
+        .when(east.is_not_null())
+        .then(wall - pl.duration(minutes=east))
         .otherwise(from_zone)
+        .alias(_helper(name, "utc"))
     )
+
+
+def _parse_timestamp(name: str, timezones: list[str]) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(UTC, clinic wall-clock, invalid) for one timestamp column, from its helper columns."""
+    utc = pl.col(_helper(name, "utc"))
     local = _per_timezone(
         timezones,
         lambda zone: (
