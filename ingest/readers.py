@@ -17,6 +17,7 @@ import csv
 import functools
 import gzip
 import io
+import logging
 import tempfile
 import zipfile
 import zlib
@@ -36,6 +37,9 @@ from contract.feeds import Feed
 from ingest import textscan
 
 RECORD_NUMBER = "_record_number"
+# A sheet column with no value is read as text, which is what the ingest wants; fastexcel's
+# warning about it would reach the scheduler's log as noise (Python's last-resort handler).
+logging.getLogger("fastexcel").setLevel(logging.ERROR)
 FORMATS = ("csv", "jsonl", "parquet", "xlsx")
 MIB = 1 << 20
 # Stands in for an oversized record in the copy the parser reads, then becomes its reject.

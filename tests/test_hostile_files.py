@@ -320,6 +320,23 @@ def test_the_workbook_sheet_with_the_feeds_columns_is_read_after_a_cover_sheet(l
     assert_second_ingest_changes_nothing(run, warehouse)
 
 
+def test_a_workbook_column_with_no_value_loads_quietly(landing, good, run, caplog):
+    """An optional sheet column every row leaves empty (passes here) is read as text: the
+    records load with it null, and the reader's warning about it stays out of the log (a
+    refresh has no log handler: Python would print it on stderr among the ingest's lines)."""
+    rows = [[*row, ""] for row in session_rows("X1", "X2")[1:]]
+    sheet = [[*SESSION_COLUMNS, "passes"], *rows]
+    landing.write("sessions/no_passes.xlsx", workbook({"sessions": sheet}))
+    _, warehouse = run()
+    recorded = warehouse.file("sessions/no_passes.xlsx")
+    assert (recorded["status"], recorded["rows_loaded"]) == ("loaded", 2)
+    assert warehouse.rows("select passes from raw.sessions where session_id in ('X1', 'X2')") == [
+        {"passes": None},
+        {"passes": None},
+    ]
+    assert [record.name for record in caplog.records if record.name.startswith("fastexcel")] == []
+
+
 # 6. Symbolic links ---------------------------------------------------------------------
 
 
