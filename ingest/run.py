@@ -8,8 +8,11 @@ was before those files and simply resumes next time.
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,26 +101,129 @@ def ingest_landing(
         with lake.connect(paths.identity) as identity:
             lake.create_identity_store(identity)
             loader = _Loader(con, identity, keyer, suites, run_id, _clinic_calendar(con), say)
-            for landed in [*(replay or []), *discovery.files]:
-                # The contract identifies a file by its bytes: hash it every time, whatever
-                # its size and modification time say (an in-place edit can keep both).
-                sha256 = _sha256_or_none(landed.path)
-                if sha256 is None:
-                    ignored += _record_ignored(con, [_unopenable(landed)], seen, run_id, say)
-                    continue
-                if (landed.relpath, sha256) in seen.path_and_sha:
-                    unchanged += 1
-                    continue
-                archived = archive_file(landed.path, paths.archive, sha256)
-                prepared = _prepare(
-                    landed, archived, sha256, seen, loader.calendar, paths.work, limits
-                )
-                loader.add(prepared)
-                seen.add(landed, sha256)
+            files = [*(replay or []), *discovery.files]
+            with _ReadAhead(_preparing(files, seen, loader, paths, limits)) as steps:
+                for landed, prepared in steps:
+                    if prepared is _UNOPENABLE:
+                        ignored += _record_ignored(con, [_unopenable(landed)], seen, run_id, say)
+                    elif prepared is _UNCHANGED:
+                        unchanged += 1
+                    else:
+                        loader.add(prepared)
             loader.flush()
             results = loader.results
         lake.refresh_age_bands(con, paths.identity)
     return IngestSummary(results, unchanged, discovery.in_flight, ignored)
+
+
+_UNOPENABLE = "unopenable"  # steps of _preparing for a file that is not prepared
+_UNCHANGED = "unchanged"
+READ_AHEAD_FILES = 4
+
+
+def _preparing(
+    files: list[LandingFile],
+    seen: _SeenFiles,
+    loader: _Loader,
+    paths: IngestPaths,
+    limits: ReadLimits | None,
+) -> Callable[[Callable[[tuple], None], Callable[[], None]], None]:
+    """The work of reading ahead: each file hashed, and a new one archived, read and typed;
+    each step handed on as (file, prepared file or why not)."""
+
+    def prepare_each(hand_on: Callable[[tuple], None], wait_until_stored: Callable[[], None]):
+        for landed in files:
+            # The contract identifies a file by its bytes: hash it every time, whatever its
+            # size and modification time say (an in-place edit can keep both).
+            sha256 = _sha256_or_none(landed.path)
+            if sha256 is None:
+                hand_on((landed, _UNOPENABLE))
+                continue
+            if (landed.relpath, sha256) in seen.path_and_sha:
+                hand_on((landed, _UNCHANGED))
+                continue
+            archived = archive_file(landed.path, paths.archive, sha256)
+            prepared = _prepare(landed, archived, sha256, seen, loader.calendar, paths.work, limits)
+            seen.add(landed, sha256)
+            hand_on((landed, prepared))
+            if landed.feed == "clinics":
+                wait_until_stored()  # the files after it are read with the calendar it sets
+
+    return prepare_each
+
+
+class _ReadAhead:
+    """Runs `work` in a thread that stays up to READ_AHEAD_FILES steps ahead of the caller,
+    so reading and typing the next files (DuckDB and polars, which release the GIL) overlaps
+    validating and storing the previous ones on the second core. The steps come in order; an
+    error in the thread is raised to the caller; leaving the `with` stops and joins it."""
+
+    def __init__(self, work: Callable[[Callable[[tuple], None], Callable[[], None]], None]):
+        self._work = work
+        self._steps: queue.Queue = queue.Queue(maxsize=READ_AHEAD_FILES)
+        self._stop = threading.Event()
+        self._handed = 0  # steps the thread has handed on
+        self._taken = 0  # steps the caller is done with
+        self._caught_up = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="ingest-read-ahead", daemon=True)
+
+    def __enter__(self) -> Iterator[tuple]:
+        self._thread.start()
+        return self._consume()
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            self._work(self._hand_on, self._wait_until_taken)
+            self._hand_on(_DONE)
+        except _Stopped:
+            return
+        except BaseException as error:  # raised again in the caller's thread
+            with contextlib.suppress(_Stopped):
+                self._hand_on(_Failed(error))
+
+    def _hand_on(self, step) -> None:
+        self._handed += 1
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self._steps.put(step, timeout=0.1)
+                return
+        raise _Stopped
+
+    def _wait_until_taken(self) -> None:
+        """Until the caller is done with every step handed on so far."""
+        with self._caught_up:
+            while self._taken < self._handed and not self._stop.is_set():
+                self._caught_up.wait(timeout=0.1)
+        if self._stop.is_set():
+            raise _Stopped
+
+    def _consume(self) -> Iterator[tuple]:
+        while True:
+            step = self._steps.get()
+            if step is _DONE:
+                return
+            if isinstance(step, _Failed):
+                raise step.error
+            yield step
+            with self._caught_up:
+                self._taken += 1
+                self._caught_up.notify_all()
+
+
+_DONE = "done"
+
+
+@dataclass
+class _Failed:
+    error: BaseException
+
+
+class _Stopped(Exception):
+    """The caller left: the thread ends without handing on its current step."""
 
 
 def _escaped(progress: Progress) -> Progress:

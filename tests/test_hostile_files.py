@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import os
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 import xlsxwriter
 
+import ingest.run
 from expectations.validate import SuiteValidator
 from ingest.readers import ReadLimits, read_batch
 from ingest.run import ingest_landing
@@ -586,3 +588,47 @@ def test_a_landing_zone_of_every_hostile_file_publishes_and_a_second_night_chang
     again = run_refresh(landing.root, data_dir)
     assert again.ingest.files == []
     assert snapshot(data_dir.warehouse, ("staging", "marts")) == before
+
+
+# 11. Failures while the next files are read ahead --------------------------------------
+
+
+def no_read_ahead_left() -> bool:
+    return not [thread for thread in threading.enumerate() if thread.name == "ingest-read-ahead"]
+
+
+def test_a_failure_storing_a_file_stops_the_reading_ahead_and_stores_nothing(
+    landing, data_dir, run
+):
+    """The next files are read in a thread while one is validated and stored: when storing
+    fails, the error reaches the refresh, the thread stops, and nothing of the files is kept."""
+    for number in range(8):
+        landing.sessions(f"sessions/day{number}.csv", session_row(f"S{number}"))
+
+    class BrokenSuites(SuiteValidator):
+        def verdicts(self, feed, batches):
+            raise RuntimeError("the suites broke")
+
+    with pytest.raises(RuntimeError, match="the suites broke"):
+        run(suites=BrokenSuites())
+    assert no_read_ahead_left()
+    files = "select count(*) as files from ops.ingest_files"
+    assert Warehouse(data_dir).rows(files) == [{"files": 0}]
+    _, warehouse = run()  # the next ingest loads every file
+    assert warehouse.rows(files) == [{"files": 9}]
+
+
+def test_a_failure_reading_ahead_reaches_the_refresh(landing, run, monkeypatch):
+    for number in range(8):
+        landing.sessions(f"sessions/day{number}.csv", session_row(f"S{number}"))
+    read = ingest.run.read_batch
+
+    def failing_on_day5(path, *args, **kwargs):
+        if path.read_bytes() == (landing.root / "sessions/day5.csv").read_bytes():
+            raise MemoryError("no memory left for day 5")
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(ingest.run, "read_batch", failing_on_day5)
+    with pytest.raises(MemoryError, match="day 5"):
+        run()
+    assert no_read_ahead_left()
