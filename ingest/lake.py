@@ -50,7 +50,9 @@ OPS_TABLES = {
         full_rebuild boolean, files_new bigint, rows_loaded bigint, rows_quarantined bigint,
         rows_duplicate bigint, duration_s double, error varchar,
         ingest_s double, validation_s double, dbt_s double, checks_s double, publish_s double,
-        rolled_back_to varchar, dbt_build varchar, dbt_fingerprint varchar
+        rolled_back_to varchar, dbt_build varchar, dbt_fingerprint varchar,
+        ingest_peak_bytes bigint, validation_peak_bytes bigint, dbt_peak_bytes bigint,
+        checks_peak_bytes bigint, publish_peak_bytes bigint
     """,
 }
 IDENTITY_TABLE = """

@@ -15,6 +15,13 @@ from dataclasses import dataclass
 import duckdb
 
 STAGE_COLUMNS = ("ingest_s", "validation_s", "dbt_s", "checks_s", "publish_s")
+PEAK_COLUMNS = (
+    "ingest_peak_bytes",
+    "validation_peak_bytes",
+    "dbt_peak_bytes",
+    "checks_peak_bytes",
+    "publish_peak_bytes",
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,14 @@ MIGRATIONS = (
         (
             "alter table ops.refresh_runs add column if not exists dbt_build varchar",
             "alter table ops.refresh_runs add column if not exists dbt_fingerprint varchar",
+        ),
+    ),
+    Migration(
+        4,
+        "ops.refresh_runs: each stage's peak resident memory (dbt's own for the dbt stage)",
+        tuple(
+            f"alter table ops.refresh_runs add column if not exists {column} bigint"
+            for column in PEAK_COLUMNS
         ),
     ),
 )

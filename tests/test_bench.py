@@ -13,9 +13,10 @@ from synthetic import generate_landing
 from toning.bench import raw_read_floor
 from toning.config import DataDir
 
-# The demo tier's ingest / raw read, measured on 2 cores on 2026-12-02 (README, "Performance").
+# The demo tier's ingest / raw read, measured on 2 cores on 2026-12-02 with the other core busy
+# (as under make test's two workers; 2.1 on a quiet machine, README "Performance").
 # Lower it as the ingest gets faster; the test fails when the ingest is twice as slow as that.
-INGEST_OVER_RAW_DEMO = 3.5
+INGEST_OVER_RAW_DEMO = 2.7
 
 
 def test_the_ingest_stays_within_twice_its_measured_ratio_to_the_raw_read(tmp_path: Path):

@@ -78,6 +78,7 @@ def test_a_lake_of_the_previous_release_is_migrated_by_the_next_refresh(landing,
         "rolled_back_to",
         "dbt_build",
         "dbt_fingerprint",
+        "dbt_peak_bytes",
     } <= set(columns_of(data_dir.lake, "refresh_runs"))
     # The next night has nothing to migrate.
     said.clear()

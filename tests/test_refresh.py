@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -11,11 +12,12 @@ import duckdb
 import pytest
 
 from tests.conftest import session_row
-from toning.config import DataDir
+from toning.config import RUN_STAGES, DataDir
 from toning.dbt import DBT_PROJECT_DIR, NodeProgress
-from toning.refresh import RefreshError, refresh_lock, run_refresh
+from toning.refresh import RefreshError, StageClock, refresh_lock, run_refresh
 
 TONING = Path(sys.executable).parent / "toning"
+MIB = 1 << 20
 
 
 def snapshot(warehouse: Path, schemas: tuple[str, ...] = ("staging", "marts")) -> dict:
@@ -62,6 +64,32 @@ def test_refresh_publishes_the_marts_and_the_ingest_records(landing, data_dir):
     assert count(warehouse, "select count(*) from ops.quarantine") == 1
     assert count(warehouse, "select count(*) from ops.ingest_files") == 2
     assert count(warehouse, "select count(*) from ops.refresh_runs where status = 'published'") == 1
+
+
+def test_each_stages_peak_memory_is_recorded_and_shown(landing, data_dir):
+    """The run history keeps each stage's peak resident memory; the dbt stage's adds the dbt
+    process's own to the refresh's (both are resident then). `toning status` shows them."""
+    land_two_sessions(landing)
+    run_refresh(landing.root, data_dir)
+    [run] = json.loads(data_dir.run_history.read_text())
+    peaks = {name: run[f"{name}_peak_bytes"] for name in RUN_STAGES}
+    assert all(peaks.values()), peaks
+    # dbt is a Python process that imported dbt and DuckDB: well over 100 MiB of its own.
+    assert peaks["dbt"] - peaks["checks"] > 100 * MIB, peaks
+    shown = toning("status", "--data-dir", str(data_dir.root)).stdout
+    assert f"dbt {run['dbt_s']:.1f} s (full) peak " in shown
+
+
+def test_a_stage_measures_its_own_peak_memory_not_an_earlier_ones():
+    stages = StageClock()
+    with stages.stage("ingest"):
+        held = bytearray(300 * MIB)
+        held[::4096] = b"x" * len(held[::4096])  # touched: resident, not just reserved
+        del held
+    with stages.stage("checks"):
+        pass
+    # The test process was already large: compare the stages, not an absolute size.
+    assert stages.peak_bytes["ingest"] - stages.peak_bytes["checks"] > 250 * MIB
 
 
 def test_a_second_refresh_over_the_same_landing_changes_nothing(landing, data_dir):

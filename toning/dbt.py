@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from toning import memory
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 OUTPUT_TAIL_LINES = 60
@@ -38,6 +40,7 @@ class DbtResult:
     log_path: Path  # dbt's own debug log (dbt.log)
     output_tail: str  # the last lines dbt printed, for error messages
     timed_out: bool = False
+    peak_rss_bytes: int | None = None  # dbt's peak resident memory
 
     @property
     def ok(self) -> bool:
@@ -114,7 +117,7 @@ def run_dbt(
     run_results_path = Path(env["DBT_TARGET_PATH"]) / "run_results.json"
     run_results_path.unlink(missing_ok=True)  # never report a previous run's results
     started = time.monotonic()
-    returncode, tail, timed_out = _stream(command, work_dir, env, on_line, timeout_s)
+    returncode, tail, timed_out, peak = _stream(command, work_dir, env, on_line, timeout_s)
     elapsed = time.monotonic() - started
 
     return DbtResult(
@@ -125,6 +128,7 @@ def run_dbt(
         log_path=Path(env["DBT_LOG_PATH"]) / "dbt.log",
         output_tail="\n".join(tail),
         timed_out=timed_out,
+        peak_rss_bytes=peak,
     )
 
 
@@ -134,9 +138,9 @@ def _stream(
     env: dict[str, str],
     on_line: Callable[[str], None] | None,
     timeout_s: float | None,
-) -> tuple[int, deque[str], bool]:
+) -> tuple[int, deque[str], bool, int]:
     """Run `command`, passing its merged output line by line to `on_line`: (exit code, the
-    last lines, whether `timeout_s` ran out and it was killed)."""
+    last lines, whether `timeout_s` ran out and it was killed, its peak memory in bytes)."""
     tail: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
     timed_out = threading.Event()
     with subprocess.Popen(
@@ -170,11 +174,13 @@ def _stream(
                 tail.append(line)
                 if on_line:
                     on_line(line)
-            returncode = process.wait()
+            # wait4, not wait: dbt's peak memory comes with its exit status.
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = returncode = os.waitstatus_to_exitcode(status)
         finally:
             if timer:
                 timer.cancel()
-    return returncode, tail, timed_out.is_set()
+    return returncode, tail, timed_out.is_set(), memory.child_peak_bytes(usage)
 
 
 def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:

@@ -36,7 +36,7 @@ from ingest.landing import LandingFile
 from ingest.migrations import LakeTooNew, Migration
 from ingest.paths import IngestPaths
 from ingest.run import IngestSummary, ingest_landing
-from toning import alerts, incremental, lake_health, rebuild, versions
+from toning import alerts, incremental, lake_health, memory, rebuild, versions
 from toning.config import (
     DEFAULT_KEEP_VERSIONS,
     RUN_STAGES,
@@ -184,21 +184,34 @@ def new_run_id() -> str:
 
 
 class StageClock:
-    """Seconds spent in each stage of a run, a failed stage's time included."""
+    """Seconds spent in each stage of a run, a failed stage's time included, and each stage's
+    peak resident memory: the refresh's own, plus its child's for a stage that runs one (dbt),
+    since both are resident at once."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_bytes: dict[str, int] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         started = time.monotonic()
+        memory.reset_peak()
         try:
             yield
         finally:
             self.add(name, time.monotonic() - started)
+            self.note_peak(name, memory.peak_bytes())
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 3)
+
+    def note_peak(self, name: str, peak: int | None) -> None:
+        if peak is not None:
+            self.peak_bytes[name] = max(peak, self.peak_bytes.get(name, 0))
+
+    def add_child_peak(self, name: str, peak: int | None) -> None:
+        if peak is not None:
+            self.peak_bytes[name] = self.peak_bytes.get(name, 0) + peak
 
 
 def _run_stages(
@@ -233,6 +246,7 @@ def _run_stages(
         docs = _data_docs(data, suites, progress)
     with stages.stage("dbt"):
         dbt = _build(data, paths.lake, run_id, full, dbt_project, progress)
+    stages.add_child_peak("dbt", dbt.peak_rss_bytes)
     with stages.stage("checks"):
         _quality_gate(data, paths.lake, run_id, dbt.run_results_path, accept_drop, progress)
         _copy_ops_tables(data, paths.lake, run_id)
@@ -498,7 +512,7 @@ def _record_run_end(
     error: str | None = None,
     stages: StageClock | None = None,
 ) -> None:
-    seconds = {} if stages is None else stages.seconds
+    stages = stages or StageClock()
     with lake.connect(data.lake) as con:
         lake.create_lake(con)
         values = [
@@ -510,10 +524,12 @@ def _record_run_end(
             None if summary is None else summary.total("rows_duplicate"),
             round(time.monotonic() - started, 3),
             error,
-            *(seconds.get(name) for name in RUN_STAGES),
+            *(stages.seconds.get(name) for name in RUN_STAGES),
+            *(stages.peak_bytes.get(name) for name in RUN_STAGES),
             run_id,
         ]
         stage_columns = "".join(f", {name}_s = ?" for name in RUN_STAGES)
+        stage_columns += "".join(f", {name}_peak_bytes = ?" for name in RUN_STAGES)
         con.execute(
             "update ops.refresh_runs set finished_at = ?, status = ?, files_new = ?,"
             " rows_loaded = ?, rows_quarantined = ?, rows_duplicate = ?, duration_s = ?,"
@@ -528,7 +544,7 @@ RUN_HISTORY_LENGTH = 30
 
 def write_run_history(con, path: Path) -> None:
     """The latest runs, newest first, replaced atomically (a reader sees the old or the new)."""
-    stage_columns = "".join(f", {name}_s" for name in RUN_STAGES)
+    stage_columns = "".join(f", {name}_s, {name}_peak_bytes" for name in RUN_STAGES)
     cursor = con.execute(
         "select run_id, started_at, finished_at, status, full_rebuild, files_new, rows_loaded,"
         f" rows_quarantined, duration_s, error{stage_columns}, rolled_back_to, dbt_build"

@@ -141,9 +141,11 @@ def _run_line(run: dict) -> str:
 
 
 def _stage_times(run: dict) -> str:
+    """Each stage's time, and its peak memory where recorded (dbt's own for dbt)."""
     times = [
         f"{name} {run[f'{name}_s']:.1f} s"
         + (f" ({run['dbt_build']})" if name == "dbt" and run.get("dbt_build") else "")
+        + (f" peak {_size(run[f'{name}_peak_bytes'])}" if run.get(f"{name}_peak_bytes") else "")
         for name in RUN_STAGES
         if run.get(f"{name}_s") is not None
     ]
