@@ -10,7 +10,7 @@ from pathlib import Path
 from expectations.validate import SuiteValidator
 from ingest.run import ingest_landing
 from synthetic import generate_landing
-from toning.bench import raw_read_floor
+from toning.bench import cached_landing, link_landing, raw_read_floor
 from toning.config import DataDir
 
 # The demo tier's ingest / raw read, measured on 2 cores on 2026-12-02 with the other core busy
@@ -42,3 +42,28 @@ def test_the_ingest_stays_within_twice_its_measured_ratio_to_the_raw_read(tmp_pa
         f"the ingest takes {ratio:.1f} x DuckDB's own read of the same files, more than twice"
         f" the {INGEST_OVER_RAW_DEMO} x measured before: a regression"
     )
+
+
+def contents(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in root.rglob("*")
+        if path.is_file()
+    }
+
+
+def test_a_tiers_landing_is_generated_once_and_linked_into_each_bench(tmp_path: Path):
+    said: list[str] = []
+    zones = cached_landing("demo", tmp_path / "cache", said.append)
+    assert cached_landing("demo", tmp_path / "cache", said.append) == zones
+    assert len([line for line in said if line.startswith("bench: generating")]) == 1
+    assert zones.sessions > 10_000
+    cached = contents(zones.day0)
+
+    landing = tmp_path / "landing"
+    link_landing(zones.day0, landing)
+    assert contents(landing) == cached
+    link_landing(zones.day1, landing)  # the next night's extracts arrive
+    assert contents(landing) == contents(zones.day1)
+    assert set(contents(landing)) > set(cached)
+    assert contents(zones.day0) == cached  # the cache is as it was

@@ -1,14 +1,19 @@
 """`toning bench`: time a tier end to end and report numbers.
 
-In a scratch folder: generate the tier (untimed), DuckDB's own read of the landing files (the
-floor the ingest is measured against), a first full refresh, then the next day's extracts and
-a one-day incremental refresh on top, then each dashboard page's data load.
+In a scratch folder: the tier's landing zone (generated once into a cache, untimed), DuckDB's
+own read of the landing files (the floor the ingest is measured against), a first full
+refresh, then the next day's extracts and a one-day incremental refresh on top, then each
+dashboard page's data load.
 """
 
 from __future__ import annotations
 
+import filecmp
+import hashlib
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,7 +26,7 @@ import duckdb
 from ingest import lake
 from ingest.readers import file_format
 from synthetic import generate_landing
-from toning.config import RUN_STAGES, DataDir
+from toning.config import REPO_ROOT, RUN_STAGES, DataDir
 from toning.refresh import Progress
 
 SEED = 42
@@ -117,7 +122,7 @@ def raw_read_floor(landing: Path, scratch: Path) -> RawRead:
 class BenchReport:
     tier: str
     sessions: int  # sessions landed for the first refresh
-    generate_s: float
+    generate_s: float  # getting the landing zone: generating it, or linking the cached one
     full_refresh_s: float
     incremental_refresh_s: float  # the next day's extracts on top of the full refresh
     incremental_over_full: float
@@ -135,18 +140,88 @@ class BenchReport:
     dashboard_pages: dict[str, dict[str, float]]
 
 
-def run_bench(tier: str, progress: Progress = lambda _: None) -> BenchReport:
+def default_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "toning" / "bench"
+
+
+@dataclass(frozen=True)
+class CachedLanding:
+    """A tier's landing zone as generated (`day0`) and one day later (`day1`)."""
+
+    day0: Path
+    day1: Path
+    sessions: int  # landed in day0
+
+
+def cached_landing(tier: str, cache: Path, progress: Progress = lambda _: None) -> CachedLanding:
+    """The tier's landing zones, generated once per generator version and seed into `cache`
+    (the 10m tier takes minutes to generate) and reused by every later bench. Files of day1
+    with the same bytes as day0's are the same file (a hard link): half the disk."""
+    folder = cache / f"{tier}-seed{SEED}-{_generator_version()}"
+    if not (folder / "sessions.json").exists():
+        progress(f"bench: generating the {tier} landing zones into {folder} (once)")
+        building = folder.with_name(folder.name + ".building")
+        shutil.rmtree(building, ignore_errors=True)
+        generated = generate_landing(tier, building / "day0", seed=SEED, progress=progress)
+        generate_landing(tier, building / "day1", seed=SEED, days=1, progress=progress)
+        _share_identical_files(building / "day0", building / "day1")
+        (building / "sessions.json").write_text(json.dumps(generated.rows.get("sessions", 0)))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(building, folder)
+    sessions = json.loads((folder / "sessions.json").read_text())
+    return CachedLanding(folder / "day0", folder / "day1", sessions)
+
+
+def _generator_version() -> str:
+    """A digest of the code that generates a landing zone: a change to it makes a new cache."""
+    digest = hashlib.sha256()
+    for package in ("synthetic", "contract"):
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            digest.update(path.relative_to(REPO_ROOT).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _files(root: Path) -> dict[str, Path]:
+    return {path.relative_to(root).as_posix(): path for path in root.rglob("*") if path.is_file()}
+
+
+def _share_identical_files(day0: Path, day1: Path) -> None:
+    earlier = _files(day0)
+    for name, path in _files(day1).items():
+        same = earlier.get(name)
+        if same and filecmp.cmp(same, path, shallow=False):
+            path.unlink()
+            os.link(same, path)
+
+
+def link_landing(source: Path, landing: Path) -> None:
+    """Make `landing` hold `source`'s files as hard links: new and changed files linked in,
+    files that are already the same file left as they are (a refresh never writes into a
+    landing zone, so the cache cannot be changed through them)."""
+    for name, path in _files(source).items():
+        target = landing / name
+        if target.exists() and os.path.samefile(target, path):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        os.link(path, target)
+
+
+def run_bench(
+    tier: str, progress: Progress = lambda _: None, cache: Path | None = None
+) -> BenchReport:
     with tempfile.TemporaryDirectory(prefix=f"toning-bench-{tier}-") as scratch:
         landing = Path(scratch) / "landing"
         data = DataDir(Path(scratch) / "data")
         started = time.monotonic()
-        generated = generate_landing(tier, landing, seed=SEED, progress=progress)
+        zones = cached_landing(tier, cache or default_cache(), progress)
+        link_landing(zones.day0, landing)
         generate_s = time.monotonic() - started
         progress("bench: DuckDB's own read of the landing files (the floor)")
         raw = raw_read_floor(landing, Path(scratch))
         progress("bench: the full refresh")
         full = timed_refresh(landing, data)
-        generate_landing(tier, landing, seed=SEED, days=1, progress=progress)
+        link_landing(zones.day1, landing)
         progress("bench: a one-day incremental refresh")
         incremental = timed_refresh(landing, data)
         progress("dashboards: timing each page's data load")
@@ -162,7 +237,7 @@ def run_bench(tier: str, progress: Progress = lambda _: None) -> BenchReport:
     warm = [page for page in pages.values() if page["warm_p95_ms"]]  # the console has none
     return BenchReport(
         tier=tier,
-        sessions=generated.rows.get("sessions", 0),
+        sessions=zones.sessions,
         generate_s=round(generate_s, 2),
         full_refresh_s=full.seconds,
         incremental_refresh_s=incremental.seconds,

@@ -192,12 +192,19 @@ def bench(
     out: Annotated[
         Path | None, typer.Option(help="Also write the report to this JSON file.")
     ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the generated landing zones are kept between benches"
+            " [default: $XDG_CACHE_HOME/toning/bench or ~/.cache/toning/bench]."
+        ),
+    ] = None,
 ) -> None:
-    """Generate a tier in a scratch folder, refresh it fully, then one day more incrementally,
-    and report the timings."""
+    """Refresh a tier's landing zone (generated once, then cached) fully in a scratch folder,
+    then one day more incrementally, and report the timings."""
     from toning.bench import run_bench, write_report
 
-    print(write_report(run_bench(tier, progress=_say), out))
+    print(write_report(run_bench(tier, progress=_say, cache=cache), out))
 
 
 dq_app = typer.Typer(
