@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from contract.feeds import FEEDS, raw_columns
+from toning.config import DBT_MEMORY_ENV
 from toning.dbt import DbtResult, dbt_build, run_dbt
 
 CLINIC = "C1"
@@ -342,6 +343,29 @@ def test_course_id_is_the_documented_deterministic_hash(built):
     )
     first_start = (_local("2025-01-06") - UTC_OFFSET).isoformat(sep=" ")
     assert course_id == hashlib.md5(f"P84|face|{first_start}".encode()).hexdigest()
+
+
+def test_dbts_duckdb_holds_the_configured_memory_and_spills_under_the_work_dir(
+    built, tmp_path, monkeypatch
+):
+    _, build = built
+    monkeypatch.setenv(DBT_MEMORY_ENV, "700MB")
+    shown = run_dbt(
+        [
+            "show",
+            "--inline",
+            "select current_setting('memory_limit') as held,"
+            " current_setting('temp_directory') as spill",
+            "--output",
+            "json",  # a table would cut the folder's path short
+        ],
+        lake_path=build.parent / "lake.duckdb",
+        build_path=tmp_path / "warehouse.next.duckdb",
+        work_dir=tmp_path / "work",
+    )
+    assert shown.ok, shown.output_tail
+    assert "667.5 MiB" in shown.output_tail  # 700 MB in DuckDB's binary units
+    assert str(tmp_path / "work" / "spill") in shown.output_tail
 
 
 def test_run_dbt_reports_a_failure_instead_of_raising(tmp_path):

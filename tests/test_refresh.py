@@ -142,6 +142,14 @@ def test_only_one_refresh_runs_at_a_time(landing, data_dir):
     assert not data_dir.warehouse.exists()
 
 
+def test_a_wrong_dbt_memory_setting_fails_at_once_before_the_ingest(landing, data_dir, monkeypatch):
+    land_two_sessions(landing)
+    monkeypatch.setenv("TONING_DBT_MEMORY_LIMIT", "lots")
+    with pytest.raises(RefreshError, match="TONING_DBT_MEMORY_LIMIT must be a size such as 5GB"):
+        run_refresh(landing.root, data_dir)
+    assert not data_dir.lake.exists()
+
+
 def test_a_missing_landing_folder_is_a_clear_failure(tmp_path):
     data = DataDir(tmp_path / "data")
     done = toning("refresh", "--landing", str(tmp_path / "nowhere"), "--data-dir", str(data.root))

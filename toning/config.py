@@ -8,6 +8,7 @@ Great Expectations' Data Docs, dbt, which runs in another folder) all see the sa
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,12 @@ ALERT_WEBHOOK_ENV = "TONING_ALERT_WEBHOOK"
 ALERT_TIMEOUT_ENV = "TONING_ALERT_TIMEOUT"
 ALERT_TIMEOUT_DEFAULT_S = 10.0
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_MEMORY_ENV = "TONING_DBT_MEMORY_LIMIT"
+# dbt's DuckDB, left to its default (80 % of the machine's memory), held 13.8 GiB building the
+# 10m tier; with a limit it spills its largest joins to disk under the data dir's state/dbt.
+# 5 GB leaves room for the refresh beside it inside the 8 GiB the 10m tier may use.
+DEFAULT_DBT_MEMORY_LIMIT = "5GB"
+_MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
 def absolute(path: Path | str) -> Path:
@@ -58,6 +65,15 @@ def refresh_clock() -> datetime:
         return datetime.fromisoformat(setting)
     except ValueError:
         raise ValueError(f"{CLOCK_ENV} must be YYYY-MM-DD, got {setting!r}") from None
+
+
+def dbt_memory_limit() -> str:
+    """$TONING_DBT_MEMORY_LIMIT (DuckDB's notation: 5GB, 800MB), else DEFAULT_DBT_MEMORY_LIMIT:
+    how much memory dbt's DuckDB may hold before it spills to disk."""
+    setting = os.environ.get(DBT_MEMORY_ENV, "").strip() or DEFAULT_DBT_MEMORY_LIMIT
+    if not _MEMORY_SIZE.match(setting):
+        raise ValueError(f"{DBT_MEMORY_ENV} must be a size such as 5GB or 800MB, got {setting!r}")
+    return setting
 
 
 def keep_versions(option: int | None = None) -> int:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from toning import memory
+from toning import config, memory
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -76,6 +76,9 @@ def dbt_environment(*, lake_path: Path, build_path: Path, work_dir: Path) -> dic
             # dbt.log without every query's text: debug level costs half a second a build, and
             # a failed node's SQL stays in target/run.
             "DBT_LOG_LEVEL_FILE": "info",
+            # profiles.yml hands these to DuckDB: its memory, and where it spills past it.
+            "TONING_DBT_MEMORY_LIMIT": config.dbt_memory_limit(),
+            "TONING_DBT_SPILL_DIR": str(Path(work_dir).resolve() / "spill"),
         }
     )
     return env

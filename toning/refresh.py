@@ -42,6 +42,7 @@ from toning.config import (
     RUN_STAGES,
     DataDir,
     absolute,
+    dbt_memory_limit,
     refresh_clock,
 )
 from toning.dbt import DBT_PROJECT_DIR, DbtResult, NodeProgress, run_dbt
@@ -113,6 +114,7 @@ def run_refresh(
         _require_folder(data.root, "data folder", must_exist=False)
         try:
             latest = latest_plausible(refresh_clock())
+            dbt_memory_limit()  # a wrong setting fails now, not after the ingest
         except ValueError as error:
             raise RefreshError(str(error)) from None
         started = time.monotonic()
