@@ -37,7 +37,7 @@ class DbtResult:
     returncode: int
     elapsed_s: float
     run_results_path: Path  # dbt writes it for build/run/test/seed; it may not exist
-    log_path: Path  # dbt's own debug log (dbt.log)
+    log_path: Path  # dbt's own log (dbt.log, at info level)
     output_tail: str  # the last lines dbt printed, for error messages
     timed_out: bool = False
     peak_rss_bytes: int | None = None  # dbt's peak resident memory
