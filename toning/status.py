@@ -141,7 +141,7 @@ def _run_line(run: dict) -> str:
 
 
 def _stage_times(run: dict) -> str:
-    """Each stage's time, and its peak memory where recorded (dbt's own for dbt)."""
+    """Each stage's time, and its peak memory where recorded (dbt's with the dbt process)."""
     times = [
         f"{name} {run[f'{name}_s']:.1f} s"
         + (f" ({run['dbt_build']})" if name == "dbt" and run.get("dbt_build") else "")
