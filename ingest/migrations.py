@@ -56,7 +56,7 @@ MIGRATIONS = (
     ),
     Migration(
         4,
-        "ops.refresh_runs: each stage's peak resident memory (the dbt stage's adds the dbt process)",
+        "ops.refresh_runs: each stage's peak resident memory (dbt's stage adds the dbt process)",
         tuple(
             f"alter table ops.refresh_runs add column if not exists {column} bigint"
             for column in PEAK_COLUMNS
