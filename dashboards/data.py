@@ -10,19 +10,26 @@ marts' own formulas: the refresh publishes them as SQL functions (`marts.wilson_
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
 import streamlit as st
 
+from dashboards import access
 from dashboards.disclosure import SMALLEST_SHOWN, Disclosure, suppress
-from toning import config
+from toning import audit, config, users
+from toning.users import ADMIN
 
 CACHE_ENTRIES = 512
+T = TypeVar("T")
+READ_ONLY = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 
 class WarehouseMissing(Exception):
@@ -43,8 +50,7 @@ def query(sql: str, params: list | None = None, path: Path | None = None) -> pd.
     path = path or warehouse_path()
     if not path.exists():
         raise WarehouseMissing(f"No published warehouse at {path}: run `toning refresh` first.")
-    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-    with duckdb.connect(str(path), read_only=True, config=config) as con:
+    with duckdb.connect(str(path), read_only=True, config=READ_ONLY) as con:
         return con.execute(sql, params or []).df()
 
 
@@ -59,6 +65,17 @@ def read(sql: str, params: tuple = ()) -> pd.DataFrame:
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
 def _read(path: Path, version: int, sql: str, params: tuple) -> pd.DataFrame:
     return query(sql, list(params), path=path)
+
+
+def chain_wide(function: Callable[..., T]) -> Callable[..., T]:
+    """Data about every clinic at once (the chain's data quality): analysts and admins only."""
+
+    @functools.wraps(function)
+    def checked(*args, **kwargs) -> T:
+        access.require(access.CHAIN_WIDE, "The chain's data quality")
+        return function(*args, **kwargs)
+
+    return checked
 
 
 @dataclass(frozen=True)
@@ -77,8 +94,11 @@ class Filters:
         """A SQL condition (and its parameters) over the named columns: clinic=, day=,
         concern=, area=, laser_type=; a filter whose column is not named is not applied."""
         conditions, params = ["true"], []
+        clinics = scoped(self.clinics)
+        if clinics == () and "clinic" in columns:
+            return "false", ()  # the user may see none of the chosen clinics
         for name, values in [
-            ("clinic", self.clinics),
+            ("clinic", clinics or ()),
             ("concern", self.concerns),
             ("area", self.areas),
             ("laser_type", self.laser_types),
@@ -93,6 +113,15 @@ class Filters:
             conditions.append(f"{columns['day']} <= ?")
             params.append(self.end)
         return " and ".join(conditions), tuple(params)
+
+
+def scoped(chosen: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The clinics a query may read: those chosen (none chosen: all) within the signed-in
+    user's clinics. None means every clinic; an empty tuple, none at all."""
+    scope = access.clinic_scope()
+    if scope is None:
+        return chosen or None
+    return tuple(clinic for clinic in chosen if clinic in scope) if chosen else scope
 
 
 @dataclass(frozen=True)
@@ -117,7 +146,7 @@ def filter_options() -> FilterOptions:
         " from marts.fct_sessions"
     ).iloc[0]
     return FilterOptions(
-        clinics=values("select clinic_id from marts.dim_clinics order by 1"),
+        clinics=visible_clinics()["clinic_id"].tolist(),
         first_day=None if pd.isna(days.first_day) else days.first_day.date(),
         last_day=None if pd.isna(days.last_day) else days.last_day.date(),
         concerns=values("select distinct primary_concern from marts.fct_courses order by 1"),
@@ -172,6 +201,7 @@ def run_history() -> pd.DataFrame:
     return runs
 
 
+@chain_wide
 def quality_results() -> pd.DataFrame:
     """Every data-quality result of the latest checked run, with its status the time before."""
     return read(
@@ -191,6 +221,7 @@ def quality_results() -> pd.DataFrame:
     )
 
 
+@chain_wide
 def quarantine_summary() -> pd.DataFrame:
     """Quarantined records per feed and reason: in the latest run, and ever."""
     return read(
@@ -208,6 +239,7 @@ def quarantine_summary() -> pd.DataFrame:
     )
 
 
+@chain_wide
 def informational_findings() -> pd.DataFrame:
     """Informational values that could not be read, per feed, column and reason: the records
     loaded with the value null. One reason is shown as an example of what arrived."""
@@ -510,6 +542,7 @@ FRESHNESS_FEEDS = {
 }
 
 
+@chain_wide
 def freshness() -> pd.DataFrame:
     """Per clinic and dated feed: the latest record's clinic-local date and how many days it
     lies behind the warehouse's as-of date (the latest date in any feed). A clinic whose
@@ -536,6 +569,7 @@ def freshness() -> pd.DataFrame:
     return _as_dates(fresh, "latest_record_on")
 
 
+@chain_wide
 def files_received() -> pd.DataFrame:
     """Per feed: files received, the latest arrival and its status."""
     return read(
@@ -636,16 +670,23 @@ def maintenance_cohorts_not_drawn(concern: str) -> list[str]:
     return _in_skin_type_order(small)["skin_type"].tolist()
 
 
-def maintenance_clinics() -> pd.DataFrame:
-    """The clinics a worklist can be chosen for (dim_clinics): id and name."""
-    return read("select clinic_id, clinic_name from marts.dim_clinics order by clinic_id")
+def visible_clinics() -> pd.DataFrame:
+    """The clinics (dim_clinics: id and name) the signed-in user may see."""
+    clinics = read("select clinic_id, clinic_name from marts.dim_clinics order by clinic_id")
+    scope = access.clinic_scope()
+    if scope is None:
+        return clinics
+    return clinics[clinics["clinic_id"].isin(scope)].reset_index(drop=True)
 
 
 def maintenance_worklist(clinic_id: str) -> pd.DataFrame:
     """The clinic's courses due for maintenance (maintenance_due), most overdue first: the
     course has been due since its regression signal or since it passed its threshold
     (last session + due_after_days), whichever came first. Individual courses for the clinic to
-    act on, by pseudonymised key: no small-cell suppression, no patient identities."""
+    act on, by pseudonymised key: no small-cell suppression, no patient identities. A clinic
+    outside the signed-in user's clinics has no worklist."""
+    if not scoped((clinic_id,)):
+        clinic_id = None  # matches no row
     worklist = read(
         """
         with due as (
@@ -671,6 +712,39 @@ def maintenance_worklist(clinic_id: str) -> pd.DataFrame:
         for reason, regression_on in zip(worklist["reason"], worklist["regression_on"], strict=True)
     ]
     return worklist.drop(columns="regression_on").reset_index(drop=True)
+
+
+class IdentityUnavailable(Exception):
+    """The identity store cannot be read now; the message says why and what to do."""
+
+
+def with_patient_records(worklist: pd.DataFrame, clinic_id: str) -> pd.DataFrame:
+    """The worklist with each patient's record number (`patient_ref`), read from the restricted
+    identity store: for a manager of that clinic only, and recorded in the audit log (by clinic
+    and count, never a patient)."""
+    user = access.require(access.MAY_REIDENTIFY, "Patient record numbers")
+    if user is not None and clinic_id not in user.clinics:
+        raise access.NotAllowed(f"Patient record numbers of {clinic_id} are for its managers only.")
+    identity = config.data_dir().identity
+    try:
+        with duckdb.connect(str(identity), read_only=True, config=READ_ONLY) as con:
+            records = con.execute(
+                """
+                select patient_key, any_value(patient_ref) as patient_ref
+                from patient_identity
+                where clinic_id = ? and list_contains(?, patient_key)
+                group by patient_key
+                """,
+                [clinic_id, worklist["patient_key"].dropna().unique().tolist()],
+            ).df()
+    except duckdb.Error as error:
+        raise IdentityUnavailable(
+            "Patient record numbers cannot be read right now (the nightly refresh may be "
+            "writing them): try again in a few minutes; the worklist shows patient keys."
+        ) from error
+    access.record(audit.REIDENTIFIED, clinic=clinic_id, patients=len(records))
+    shown = worklist.merge(records, on="patient_key", how="left")
+    return shown[["patient_ref", *worklist.columns]]
 
 
 def _reason_in_words(reason: str, regression_on: object) -> str:
@@ -1465,6 +1539,7 @@ def consultation_funnel(filters: Filters) -> pd.DataFrame:
 OPEN_FATAL_COLUMNS = ["check", "subject", "scope", "first_seen_run", "last_seen_run", "detail"]
 
 
+@chain_wide
 def open_fatal_findings() -> pd.DataFrame:
     """The fatal data-quality findings still open, which block every publish until
     acknowledged (`toning dq ack`); written by every refresh beside the warehouse, since the
@@ -1473,3 +1548,41 @@ def open_fatal_findings() -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=OPEN_FATAL_COLUMNS)
     return pd.DataFrame(json.loads(path.read_text()), columns=OPEN_FATAL_COLUMNS)
+
+
+# --- Administration ----------------------------------------------------------------------------
+
+
+def dashboard_users() -> pd.DataFrame:
+    """Who may sign in: name, role and a manager's clinics (never a password hash)."""
+    access.require((ADMIN,), "The users list")
+    registry = users.load(config.data_dir().users_file)
+    return pd.DataFrame(
+        [
+            {"name": user.name, "role": user.role, "clinics": ", ".join(user.clinics) or "all"}
+            for user in registry.values()
+        ],
+        columns=["name", "role", "clinics"],
+    )
+
+
+def audit_events() -> pd.DataFrame:
+    """The audit log, newest first: when, which event, by whom, and its details as text."""
+    access.require((ADMIN,), "The audit log")
+    events = audit.read(config.data_dir().audit_log)
+    columns = ["at", "event", "user", "role", "details"]
+    rows = [
+        {
+            "at": event.get("at"),
+            "event": event.get("event"),
+            "user": event.get("user"),
+            "role": event.get("role"),
+            "details": json.dumps(
+                {k: v for k, v in event.items() if k not in columns}, ensure_ascii=False
+            ),
+        }
+        for event in reversed(events)
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    return frame

@@ -1,7 +1,8 @@
 """How long each page's data takes to load: `python -m dashboards.timing DATA_DIR` prints JSON.
 
-Each page of the app's navigation runs for real (Streamlit's AppTest, no browser), first visit
-and then warm visits; the time spent inside `data.read` (the warehouse queries and the cache) is
+Each page of the app's navigation runs for real (Streamlit's AppTest, no browser), signed in as
+an admin (who sees every page; registered in the data dir's users file with a random password),
+first visit and then warm visits; the time spent inside `data.read` (the warehouse queries and the cache) is
 the page's data-load time (for the SQL console: its catalog, read by the sandbox process).
 `toning bench` runs this in its own process and reports it.
 """
@@ -18,15 +19,17 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from dashboards import data, sql_sandbox
+from dashboards import access, data, sql_sandbox
+from toning import config, users
 
 APP = Path(__file__).resolve().parent / "app.py"
 WARM_VISITS = 5
+BENCH_USER = "bench-admin"
 
 
 def page_files() -> list[str]:
     """The pages in the app's navigation, in order."""
-    return re.findall(r'st\.Page\(\s*"([^"]+)"', APP.read_text())
+    return re.findall(r'"(app_pages/\w+\.py)"', APP.read_text())
 
 
 def timed(function, spent: list[float]):
@@ -46,7 +49,12 @@ def time_pages(warm_visits: int = WARM_VISITS) -> dict[str, dict[str, float]]:
     spent: list[float] = []
     data.read = timed(data.read, spent)
     sql_sandbox.describe_marts = timed(sql_sandbox.describe_marts, spent)
+    users_file = config.data_dir().users_file
+    if BENCH_USER not in users.load(users_file):
+        users.add(users_file, BENCH_USER, users.ADMIN, (), users.new_password())
     app = AppTest.from_file(str(APP), default_timeout=300)
+    for key, value in access.session_of(BENCH_USER).items():
+        app.session_state[key] = value
     timings = {}
     for page in page_files():
         visits = []

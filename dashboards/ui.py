@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from dashboards import data
+from dashboards import access, data
 from dashboards.disclosure import LEGEND, spreadsheet_safe_csv
 
 EMPTY = "–"
@@ -23,7 +23,7 @@ def page_data() -> Iterator[None]:
     sentence that says what to do, and the page stops there."""
     try:
         yield
-    except data.WarehouseMissing as missing:
+    except (data.WarehouseMissing, access.NotAllowed) as missing:
         st.warning(str(missing))
         st.stop()
     except duckdb.CatalogException as missing:
@@ -64,6 +64,8 @@ def table(frame: pd.DataFrame, what: str, file_name: str, **dataframe_options) -
         file_name,
         mime="text/csv",
         icon=":material/download:",
+        on_click=access.record_download,
+        args=(file_name, len(frame)),
     )
 
 
@@ -95,7 +97,7 @@ def filters(show: tuple[str, ...] = FILTERS) -> data.Filters:
         )
         if isinstance(period, tuple) and len(period) == 2:
             start, end = period
-    return data.Filters(
+    applied = data.Filters(
         clinics=chosen.get("clinic", ()),
         start=start,
         end=end,
@@ -103,6 +105,8 @@ def filters(show: tuple[str, ...] = FILTERS) -> data.Filters:
         areas=chosen.get("area", ()),
         laser_types=chosen.get("laser_type", ()),
     )
+    access.note_filters(applied)
+    return applied
 
 
 def instrument(default: str = "pigmentation_vas") -> str:

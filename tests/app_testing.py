@@ -10,16 +10,38 @@ import duckdb
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
+from dashboards import access
+from toning import config, users
 from toning.config import DataDir
+from toning.users import ADMIN
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "app.py")
-PAGE_FILES = re.findall(r'st\.Page\(\s*"([^"]+)"', Path(APP).read_text())
+PAGE_FILES = re.findall(r'"(app_pages/\w+\.py)"', Path(APP).read_text())
+# The pages over the published warehouse (the admin page reads the users file and audit log).
+WAREHOUSE_PAGES = [page for page in PAGE_FILES if page != "app_pages/admin.py"]
+TEST_PASSWORD = "a-test-password"
 # The dashboards' own connection settings: one process may not open a file two ways at once.
 READ_ONLY = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 
-def open_page(page_file: str, timeout: float = 60) -> AppTest:
-    page = AppTest.from_file(APP, default_timeout=timeout).run()
+def signed_in(
+    role: str = ADMIN, clinics: tuple[str, ...] = (), name: str | None = None, timeout: float = 60
+) -> AppTest:
+    """The app ($TONING_DATA_DIR's) as a signed-in user of this role, registered in the data
+    dir's users file on first use: the session a sign-in leaves, without typing into the form
+    (test_access.py signs in through the form). An admin sees every page."""
+    users_file = config.data_dir().users_file
+    name = name or f"test-{role}"
+    if name not in users.load(users_file):
+        users.add(users_file, name, role, clinics, TEST_PASSWORD)
+    app = AppTest.from_file(APP, default_timeout=timeout)
+    for key, value in access.session_of(name).items():
+        app.session_state[key] = value
+    return app.run()
+
+
+def open_page(page_file: str, timeout: float = 60, **user) -> AppTest:
+    page = signed_in(timeout=timeout, **user)
     page.switch_page(page_file).run()
     assert not page.exception, page.exception
     return page

@@ -14,9 +14,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.app_testing import APP, PAGE_FILES, downloaded
+from tests.app_testing import PAGE_FILES, WAREHOUSE_PAGES, downloaded, signed_in
 from tests.conftest import CLINICS_CSV, SESSION_HEADER, session_row
 from toning.config import DataDir
 from toning.refresh import RefreshError, run_refresh
@@ -61,7 +60,7 @@ def published(tmp_path_factory) -> DataDir:
 
 def test_the_overview_shows_the_period_and_the_refresh(published, monkeypatch):
     monkeypatch.setenv("TONING_DATA_DIR", str(published.root))
-    page = AppTest.from_file(APP, default_timeout=30).run()
+    page = signed_in(timeout=30)
     assert not page.exception
     metrics = {metric.label: metric.value for metric in page.metric}
     # Four completed sessions of two patients: small counts, shown as <11 to a manager.
@@ -75,7 +74,7 @@ def test_every_csv_download_is_safe_in_a_spreadsheet(published, monkeypatch, dow
     """Every page's every download: no cell a spreadsheet would run as a formula, and the
     landing zone's formula-like clinic id arrives as plain text."""
     monkeypatch.setenv("TONING_DATA_DIR", str(published.root))
-    page = AppTest.from_file(APP, default_timeout=60).run()
+    page = signed_in(timeout=60)
     for page_file in PAGE_FILES:
         page.switch_page(page_file).run()
         assert not page.exception, page_file
@@ -101,7 +100,7 @@ def _number(cell: str) -> bool:
 
 def test_the_data_quality_page_shows_findings_and_quarantine(published, monkeypatch):
     monkeypatch.setenv("TONING_DATA_DIR", str(published.root))
-    page = AppTest.from_file(APP, default_timeout=30).run()
+    page = signed_in(timeout=30)
     page.switch_page("app_pages/data_quality.py").run()
     assert not page.exception
     assert page.title[0].value == "Data quality"
@@ -136,8 +135,8 @@ def test_the_data_quality_page_shows_findings_and_quarantine(published, monkeypa
 
 def test_every_page_says_what_to_do_when_nothing_is_published_yet(tmp_path, monkeypatch):
     monkeypatch.setenv("TONING_DATA_DIR", str(tmp_path))
-    page = AppTest.from_file(APP, default_timeout=30).run()
-    for page_file in PAGE_FILES:
+    page = signed_in(timeout=30)
+    for page_file in WAREHOUSE_PAGES:
         page.switch_page(page_file).run()
         assert not page.exception, page_file
         said = [element.value for element in [*page.warning, *page.info]]
@@ -146,7 +145,7 @@ def test_every_page_says_what_to_do_when_nothing_is_published_yet(tmp_path, monk
 
 def test_a_clinic_without_sessions_in_the_period_gets_a_sentence(published, monkeypatch):
     monkeypatch.setenv("TONING_DATA_DIR", str(published.root))
-    page = AppTest.from_file(APP, default_timeout=30).run()
+    page = signed_in(timeout=30)
     page.sidebar.multiselect[0].set_value(["C02"]).run()  # C02 sent no session
     assert not page.exception
     assert "No completed sessions in this period" in page.info[0].value
@@ -165,7 +164,7 @@ def test_a_failed_refresh_is_shown_with_what_stayed_published(published, tmp_pat
     with pytest.raises(RefreshError):
         run_refresh(tmp_path / "landing", data)
     monkeypatch.setenv("TONING_DATA_DIR", str(data.root))
-    page = AppTest.from_file(APP, default_timeout=30).run()
+    page = signed_in(timeout=30)
     assert not page.exception
     [error] = page.error
     assert "failed" in error.value and "batch_fully_rejected" in error.value
@@ -183,7 +182,7 @@ def test_a_rollback_is_shown_with_the_warehouse_put_back(published, tmp_path, mo
     run_refresh(tmp_path / "landing", data)
     rollback(data, to=first_run)
     monkeypatch.setenv("TONING_DATA_DIR", str(data.root))
-    page = AppTest.from_file(APP, default_timeout=30).run()
+    page = signed_in(timeout=30)
     assert not page.exception
     [warning] = page.warning
     assert f"show the warehouse published by the refresh {first_run}" in warning.value

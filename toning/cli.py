@@ -258,5 +258,75 @@ def dq_ack(
     console.print("The next refresh may publish, unless another finding blocks it.")
 
 
+users_app = typer.Typer(
+    help="Who may sign in to the dashboards: managers (their clinics), analysts, admins.",
+    no_args_is_help=True,
+)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Sign-in name (lower case).")],
+    role: Annotated[str, typer.Option(help="manager, analyst or admin.")],
+    clinics: Annotated[
+        str | None, typer.Option(help="A manager's clinics, comma-separated: C01,C02.")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Change an existing user's role and password.")
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Add a dashboard user (the password is stored only as a bcrypt hash)."""
+    from toning.users import UsersError, add
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    chosen = tuple(clinic.strip() for clinic in (clinics or "").split(",") if clinic.strip())
+    try:
+        user = add(config.data_dir(data_dir).users_file, name, role, chosen, password, replace)
+    except UsersError as error:
+        console.print(f"[bold red]not added:[/bold red] {escape(str(error))}")
+        raise typer.Exit(1) from None
+    scope = f" for {', '.join(user.clinics)}" if user.clinics else ""
+    console.print(f"{escape(user.name)} may sign in as {user.role}{escape(scope)}.")
+
+
+@users_app.command("remove")
+def users_remove(
+    name: Annotated[str, typer.Argument(help="Sign-in name.")], data_dir: DataDirOption = None
+) -> None:
+    """Remove a dashboard user: their open sessions end at their next click."""
+    from toning.users import UsersError, remove
+
+    try:
+        remove(config.data_dir(data_dir).users_file, name)
+    except UsersError as error:
+        console.print(f"[bold red]not removed:[/bold red] {escape(str(error))}")
+        raise typer.Exit(1) from None
+    console.print(f"{escape(name)} may no longer sign in.")
+
+
+@users_app.command("list")
+def users_list(data_dir: DataDirOption = None) -> None:
+    """List the dashboard users: name, role and a manager's clinics (never a password)."""
+    from toning.users import UsersError, load
+
+    try:
+        users = load(config.data_dir(data_dir).users_file)
+    except UsersError as error:
+        console.print(f"[bold red]unreadable:[/bold red] {escape(str(error))}")
+        raise typer.Exit(1) from None
+    if not users:
+        console.print("No dashboard users yet: add one with `toning users add NAME --role ...`.")
+    for user in users.values():
+        print(f"{user.name}\t{user.role}\t{','.join(user.clinics) or 'all clinics'}")
+
+
 if __name__ == "__main__":
     app()

@@ -162,6 +162,22 @@ class DataDir:
         return self.state / "patient_key.secret"
 
     @property
+    def users_file(self) -> Path:
+        """Who may sign in to the dashboards: names, roles, clinics and bcrypt password hashes."""
+        return self.state / "users.yaml"
+
+    @property
+    def cookie_key_file(self) -> Path:
+        """The secret that signs the dashboards' sign-in cookie."""
+        return self.state / "cookie_key.secret"
+
+    @property
+    def audit_log(self) -> Path:
+        """Every sign-in, page view, query, download and re-identification, one JSON line each
+        (append-only; outside the warehouse file that each publish replaces)."""
+        return self.state / "audit.jsonl"
+
+    @property
     def build_dir(self) -> Path:
         # The build file has the published file's name, so its DuckDB catalog is the same.
         return self.state / "build"

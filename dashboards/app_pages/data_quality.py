@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboards import data, ui
+from dashboards import access, data, ui
 from dashboards.disclosure import spreadsheet_safe_csv
 
 st.title("Data quality")
@@ -68,6 +68,8 @@ st.download_button(
     "data_quality_results.csv",
     mime="text/csv",
     icon=":material/download:",
+    on_click=access.record_download,
+    args=("data_quality_results.csv", len(results)),
 )
 
 st.subheader("Freshness per clinic and feed")

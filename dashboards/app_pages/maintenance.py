@@ -5,7 +5,7 @@ import plotly.colors
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboards import data, ui
+from dashboards import access, data, ui
 
 ALL = data.ALL
 SKIN_TYPE_NAMES = {"unknown": "Unknown", ALL: "All skin types"}
@@ -158,6 +158,10 @@ def show_need_by(concern: str) -> None:
 
 
 WORKLIST_COLUMNS = {
+    "patient_ref": st.column_config.TextColumn(
+        "Patient record",
+        help="The patient's record number in the clinic's own system (shown to its managers).",
+    ),
     "course_id": st.column_config.TextColumn("Course"),
     "patient_key": st.column_config.TextColumn(
         "Patient key", help="The pseudonymised patient key (no names in the warehouse)."
@@ -183,7 +187,7 @@ WORKLIST_COLUMNS = {
 def show_worklist() -> None:
     st.subheader("Due for maintenance", help=ui.definition("due_for_maintenance"))
     with ui.page_data():
-        clinics = data.maintenance_clinics()
+        clinics = data.visible_clinics()
     if clinics.empty:
         st.info("No clinics in the warehouse yet: run `toning refresh` once clinics have landed.")
         return
@@ -199,9 +203,21 @@ def show_worklist() -> None:
     if worklist.empty:
         st.info(f"No course of {names[clinic]} is due for maintenance as of the latest data.")
         return
+    how_shown = (
+        "Patients appear by their pseudonymised key: look them up in the clinic's own system."
+    )
+    if access.may_reidentify(clinic):
+        try:
+            worklist = data.with_patient_records(worklist, clinic)
+            how_shown = (
+                "Patients appear by their record number in the clinic's system; this view is "
+                "recorded in the audit log."
+            )
+        except data.IdentityUnavailable as unavailable:
+            st.warning(str(unavailable), icon=":material/lock_clock:")
     st.caption(
         f"{len(worklist):,} courses of {names[clinic]} to invite back, most overdue first. "
-        "Patients appear by their pseudonymised key: look them up in the clinic's own system."
+        + how_shown
     )
     ui.table(
         worklist,

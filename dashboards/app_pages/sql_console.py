@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboards import sql_sandbox
+from dashboards import access, sql_sandbox, ui
 from dashboards.disclosure import spreadsheet_safe_csv
 
 LIMITS = sql_sandbox.Limits()
@@ -60,7 +60,8 @@ def downloads(result: sql_sandbox.QueryResult, rows: pd.DataFrame) -> None:
         spreadsheet_safe_csv(rows),
         "query_result.csv",
         mime="text/csv",
-        on_click="ignore",
+        on_click=access.record_download,
+        args=("query_result.csv", len(rows)),
         icon=":material/download:",
     )
     parquet = sql_sandbox.parquet_bytes(result.table)
@@ -72,7 +73,8 @@ def downloads(result: sql_sandbox.QueryResult, rows: pd.DataFrame) -> None:
         parquet,
         "query_result.parquet",
         mime="application/vnd.apache.parquet",
-        on_click="ignore",
+        on_click=access.record_download,
+        args=("query_result.parquet", len(rows)),
         icon=":material/download:",
     )
 
@@ -95,6 +97,8 @@ st.caption(
     f"{LIMITS.memory_limit} of memory; files, ATTACH, COPY, extensions and settings are off."
 )
 
+with ui.page_data():
+    access.require(access.CHAIN_WIDE, "The SQL console")
 warehouse = sql_sandbox.published_warehouse()
 if not warehouse.exists():
     st.warning(f"No published warehouse at {warehouse} yet: run `toning refresh` first.")
@@ -114,7 +118,9 @@ with console:
     if run:
         try:
             with st.spinner("Running the query…"):
-                st.session_state[RESULT_KEY] = sql_sandbox.run_query(sql, LIMITS)
+                result = sql_sandbox.run_query(sql, LIMITS)
+            st.session_state[RESULT_KEY] = result
+            access.record_query(sql, result.error, result.table.num_rows)
         except sql_sandbox.WarehouseMissing as missing:
             st.warning(str(missing))
             st.stop()
