@@ -2,8 +2,9 @@
 
 Each page of the app's navigation runs for real (Streamlit's AppTest, no browser), signed in as
 an admin (who sees every page; registered in the data dir's users file with a random password),
-first visit and then warm visits; the time spent inside `data.read` (the warehouse queries and the cache) is
-the page's data-load time (for the SQL console: its catalog, read by the sandbox process).
+first visit and then warm visits; the time spent inside `data.read` (the warehouse queries and
+the cache) is the page's data-load time (for the SQL console: its catalog, read by the sandbox
+process).
 `toning bench` runs this in its own process and reports it.
 """
 
