@@ -21,7 +21,7 @@ import streamlit_authenticator as stauth
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from toning import audit, config, users
-from toning.users import ADMIN, ANALYST, MANAGER, User
+from toning.users import MANAGER, User
 
 COOKIE_NAME = "toning_sign_in"
 COOKIE_EXPIRY_DAYS = 1.0
@@ -32,8 +32,6 @@ SESSION_USER = "toning_user"
 SESSION_FILTERS = "toning_page_filters"
 # Re-identification is for the people who call patients back: a clinic's manager.
 MAY_REIDENTIFY = (MANAGER,)
-# The chain's data quality and the SQL console read every clinic's rows.
-CHAIN_WIDE = (ANALYST, ADMIN)
 
 
 class NotAllowed(Exception):
@@ -121,29 +119,34 @@ def signed_in_user() -> User | None:
     user = registry.get(name) if name else None
     if name and user is None:  # removed from the users file since signing in
         authenticator.logout(location="unrendered")
-        st.session_state.pop(SESSION_USER, None)
         st.warning("Your account no longer exists: ask an admin if you still need access.")
     st.session_state[SESSION_USER] = user
     if user is None:
-        _sign_in_form(authenticator, registry)
+        form = st.empty()
+        with form.container():
+            user = _sign_in_form(authenticator, registry)
+        if user is not None:
+            form.empty()
+            # Outside the emptied form, and no rerun: the cookie component must reach the page.
+            authenticator.cookie_controller.set_cookie()
     return user
 
 
-def _sign_in_form(authenticator: stauth.Authenticate, registry: dict[str, User]) -> None:
+def _sign_in_form(authenticator: stauth.Authenticate, registry: dict[str, User]) -> User | None:
     st.title("Laser toning outcomes")
     if not registry:
         st.warning(
             "No one may sign in yet: an admin adds users with "
             "`toning users add NAME --role manager|analyst|admin`."
         )
-        return
+        return None
     with st.form("sign_in"):
         st.subheader("Sign in")
         name = st.text_input("User name", key="sign_in_name", autocomplete="username")
         password = st.text_input("Password", type="password", key="sign_in_password")
         submitted = st.form_submit_button("Sign in", icon=":material/login:")
     if not submitted or not name:
-        return
+        return None
     name = name.strip().lower()
     throttle = _throttle()
     locked = throttle.seconds_locked(name)
@@ -153,17 +156,17 @@ def _sign_in_form(authenticator: stauth.Authenticate, registry: dict[str, User])
             f"Too many failed sign-ins for {name}: try again in {locked / 60:.0f} minutes, "
             "or ask an admin to reset the password."
         )
-        return
+        return None
     if authenticator.authentication_controller.login(name, password):
         throttle.succeeded(name)
         st.session_state[SESSION_USER] = registry[name]
-        authenticator.cookie_controller.set_cookie()
         record(audit.SIGN_IN)
-        st.rerun()
+        return registry[name]
     now_locked = throttle.failed(name)
     record(audit.SIGN_IN_FAILED, name=name, locked_out=now_locked)
     time.sleep(FAILED_SIGN_IN_DELAY_S)  # slows guessing, without telling which part was wrong
     st.error("Wrong user name or password.")
+    return None
 
 
 def sign_out_button(user: User) -> None:

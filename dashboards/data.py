@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from dashboards import access
+from dashboards import access, navigation
 from dashboards.disclosure import SMALLEST_SHOWN, Disclosure, suppress
 from toning import audit, config, users
 from toning.users import ADMIN
@@ -72,7 +72,7 @@ def chain_wide(function: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(function)
     def checked(*args, **kwargs) -> T:
-        access.require(access.CHAIN_WIDE, "The chain's data quality")
+        access.require(navigation.CHAIN_WIDE, "The chain's data quality")
         return function(*args, **kwargs)
 
     return checked

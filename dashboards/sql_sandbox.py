@@ -3,11 +3,12 @@
 Why a process per query: in one process DuckDB keeps one database instance per file, so a `SET`
 or a different config would reach the dashboards' own connections (see ENGINEERING.md), and a
 runaway query or a crash must never take the Streamlit server with it. The child
-(`python -m dashboards.sql_sandbox`) opens the file read-only with external access, extension
-loading and configuration changes off, refuses anything but one SELECT (or an EXPLAIN of one),
-stops the statement after the time limit, fetches at most the row cap (+1 to know it was hit),
-and writes its answer as files in a private work folder. The parent kills it if it does not
-finish within the time limit plus a margin, and turns every failure into one line an analyst
+(`python -m dashboards.sql_sandbox`) gets none of the server's environment (so no secret),
+caps its own memory, opens the file read-only with external access, extension loading and
+configuration changes off, refuses anything but one SELECT (or an EXPLAIN of one), stops the
+statement after the time limit, fetches at most the row cap (+1 to know it was hit), and writes
+its answer, if not too large, as files in a private work folder. The parent kills it if it does
+not finish within the time limit plus a margin, and turns every failure into one line an analyst
 understands: no traceback leaves this module.
 """
 
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -44,12 +46,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 START_UP_MARGIN_S = 15.0
 ROWS_FILE = "rows.arrow"
 OUTCOME_FILE = "outcome.json"
+# Locale and time zone: what the child's Python and DuckDB need to behave like the server.
+CHILD_ENVIRONMENT = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHOME")
 
 REFUSED_OUTSIDE = (
     "Refused: this console reads only the published warehouse; "
     "files, ATTACH, COPY, INSTALL/LOAD and settings are off"
 )
 REFUSED_PRAGMA = "Refused: PRAGMA statements are off in this console (they change the session)"
+# DuckDB takes a quoted path whose extension it does not know for a table name (FROM '/etc/passwd'):
+# that "no such table" is an attempt to read a file, and is refused as one.
+PATH_AS_TABLE = re.compile(r"Table with name \S*/")
 OUTSIDE_TYPES = {"ATTACH", "DETACH", "COPY", "COPY_DATABASE", "EXPORT", "LOAD", "SET"}
 OUTSIDE_TYPES |= {"VARIABLE_SET", "EXTENSION"}
 WRITE_TYPES = {"CREATE", "INSERT", "UPDATE", "DELETE", "DROP", "ALTER", "MERGE_INTO"}
@@ -86,6 +93,14 @@ class Limits:
     threads: int = 2
     # Sorts and joins past memory_limit spill to disk (a private folder, deleted afterwards).
     max_spill: str = "2GB"
+    # memory_limit bounds DuckDB's buffers, not every value a function builds: under a 64MB limit
+    # `select repeat('x', 300000000) from range(4)` held 2.7 GB. So the child's address space is
+    # capped too; past it an allocation fails and the query stops. Address space, not resident
+    # memory: DuckDB, Python and pyarrow reserve ~1.6 GB before any query, and a 1GB sort peaked
+    # at 2.9 GB on 2 threads (3.7 GB on 8: raise this with threads or memory_limit).
+    process_memory_mb: int = 4096
+    # What the server loads and shows: 10,000 rows of long text can still be gigabytes.
+    max_result_mb: int = 50
 
 
 @dataclass
@@ -158,9 +173,12 @@ def _run_child(request: dict, limits: Limits) -> QueryResult | None:
 
 
 def _child_environment() -> dict[str, str]:
+    # An allowlist: the child runs analysts' SQL, so it inherits none of the server's secrets
+    # (TONING_SECRET, webhook URLs, ...), nor HOME (DuckDB would show it in its settings).
+    kept = {name: os.environ[name] for name in CHILD_ENVIRONMENT if name in os.environ}
     # The child imports this very file (and toning.config), wherever the server was started.
     paths = [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+    return {**kept, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
 
 
 def _read_answer(work: Path) -> QueryResult:
@@ -243,6 +261,7 @@ def sandbox_connection(warehouse: Path, limits: Limits, spill: Path) -> duckdb.D
         "autoload_known_extensions": False,
         "autoinstall_known_extensions": False,
         "allow_community_extensions": False,
+        "python_enable_replacements": False,  # the child's own Python objects are not tables
         "memory_limit": limits.memory_limit,
         "threads": limits.threads,
         # Not `<db>.tmp` beside the published file: nothing may appear next to it.
@@ -335,11 +354,11 @@ def _unique_names(table: pa.Table) -> pa.Table:
     return table.rename_columns(names)
 
 
-def explain_error(error: duckdb.Error, limits: Limits) -> str:
-    """DuckDB's exception as one line an analyst can act on."""
+def explain_error(error: duckdb.Error | MemoryError, limits: Limits) -> str:
+    """DuckDB's exception (or the process's memory cap) as one line an analyst can act on."""
     if isinstance(error, duckdb.InterruptException):
         return f"Stopped: the query ran longer than {limits.time_limit_s:g} s"
-    if isinstance(error, duckdb.OutOfMemoryException):
+    if isinstance(error, (duckdb.OutOfMemoryException, MemoryError)):
         return (
             f"Stopped: the query needed more than the console's {limits.memory_limit} of memory"
             f" (and {limits.max_spill} of disk); filter or aggregate more"
@@ -347,6 +366,8 @@ def explain_error(error: duckdb.Error, limits: Limits) -> str:
     if isinstance(error, duckdb.PermissionException):
         return REFUSED_OUTSIDE
     message = str(error)
+    if isinstance(error, duckdb.CatalogException) and PATH_AS_TABLE.search(message):
+        return REFUSED_OUTSIDE
     if "read-only mode" in message:  # the statement check catches these first; belt and braces
         return "Refused: the console is read-only; only SELECT queries run"
     if "configuration has been locked" in message:
@@ -372,8 +393,14 @@ def answer(warehouse: Path, sql: str, limits: Limits, spill: Path) -> tuple[pa.T
                 table, truncated = fetch_capped(con, sql, limits)
         finally:
             con.close()
-    except duckdb.Error as failure:
+    except (duckdb.Error, MemoryError) as failure:
         error = explain_error(failure, limits)
+    if table.nbytes > limits.max_result_mb * 1_000_000:
+        table, truncated = pa.table({}), False
+        error = (
+            f"Stopped: the result is larger than the console's {limits.max_result_mb} MB;"
+            " select fewer or shorter columns, or fewer rows"
+        )
     elapsed_s = round(time.monotonic() - started, 3)
     return table, {"truncated": truncated, "elapsed_s": elapsed_s, "error": error}
 
@@ -381,10 +408,12 @@ def answer(warehouse: Path, sql: str, limits: Limits, spill: Path) -> tuple[pa.T
 def child_main() -> None:
     request = json.loads(sys.stdin.read())
     work = Path(request["work"])
+    limits = Limits(**request["limits"])
+    # Soft and hard limit alike, so that nothing in this process can raise it again.
+    cap = limits.process_memory_mb << 20
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     try:
-        table, outcome = answer(
-            Path(request["warehouse"]), request["sql"], Limits(**request["limits"]), work / "spill"
-        )
+        table, outcome = answer(Path(request["warehouse"]), request["sql"], limits, work / "spill")
     except Exception as failure:  # not DuckDB's: still one line for the page, not a traceback
         log.exception("SQL sandbox failed")
         message = f"The console failed on this query: {type(failure).__name__}: {failure}"

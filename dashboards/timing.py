@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from dashboards import access, data, sql_sandbox
+from dashboards import access, data, navigation, sql_sandbox
 from toning import config, users
 
 APP = Path(__file__).resolve().parent / "app.py"
@@ -30,7 +29,7 @@ BENCH_USER = "bench-admin"
 
 def page_files() -> list[str]:
     """The pages in the app's navigation, in order."""
-    return re.findall(r'"(app_pages/\w+\.py)"', APP.read_text())
+    return [page.script for page in navigation.PAGES]
 
 
 def timed(function, spent: list[float]):

@@ -3,20 +3,19 @@ shows and what its download buttons hand out, and read the warehouse as an analy
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from dashboards import access
+from dashboards import access, navigation
 from toning import config, users
 from toning.config import DataDir
 from toning.users import ADMIN
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboards" / "app.py")
-PAGE_FILES = re.findall(r'"(app_pages/\w+\.py)"', Path(APP).read_text())
+PAGE_FILES = [page.script for page in navigation.PAGES]
 # The pages over the published warehouse (the admin page reads the users file and audit log).
 WAREHOUSE_PAGES = [page for page in PAGE_FILES if page != "app_pages/admin.py"]
 TEST_PASSWORD = "a-test-password"
@@ -30,14 +29,18 @@ def signed_in(
     """The app ($TONING_DATA_DIR's) as a signed-in user of this role, registered in the data
     dir's users file on first use: the session a sign-in leaves, without typing into the form
     (test_access.py signs in through the form). An admin sees every page."""
-    users_file = config.data_dir().users_file
     name = name or f"test-{role}"
-    if name not in users.load(users_file):
-        users.add(users_file, name, role, clinics, TEST_PASSWORD)
+    register(config.data_dir(), name, role, clinics)
     app = AppTest.from_file(APP, default_timeout=timeout)
     for key, value in access.session_of(name).items():
         app.session_state[key] = value
     return app.run()
+
+
+def register(data: DataDir, name: str, role: str, clinics: tuple[str, ...] = ()) -> None:
+    """A dashboard user with TEST_PASSWORD in the data dir's users file, unless already there."""
+    if name not in users.load(data.users_file):
+        users.add(data.users_file, name, role, clinics, TEST_PASSWORD)
 
 
 def open_page(page_file: str, timeout: float = 60, **user) -> AppTest:

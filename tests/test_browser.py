@@ -10,7 +10,6 @@ metric_values_by_label, choose_in_selectbox) are the machinery for tests of the 
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import subprocess
@@ -23,14 +22,15 @@ import duckdb
 import pytest
 from playwright.sync_api import Browser, Page, WebSocket, expect, sync_playwright
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from streamlit.source_util import page_icon_and_name
 
+from dashboards import navigation
+from tests.app_testing import TEST_PASSWORD, register
 from tests.test_dashboards import free_port, streamlit_health
+from toning.users import ADMIN
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "dashboards" / "app.py"
 TONING = Path(sys.executable).parent / "toning"
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's Chromium, headless as root, offline: no sandbox (root), no GPU, and nothing that phones
@@ -47,65 +47,36 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1400, "height": 2400}
 TALLEST_SCREENSHOT_PX = 12_000
 TIMEOUT_MS = 30_000
+BROWSER_USER = "browser-admin"
 # Pictographs, symbols and dingbats, regional indicators, the emoji variation selector and the
 # zero-width joiner: what Debian's Chromium draws as empty boxes without an emoji font.
 EMOJI = re.compile("[\U0001f000-\U0001faff\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]")
 
 
-# --- The navigation, read from dashboards/app.py --------------------------------------------
+# --- The navigation, read from dashboards/navigation.py --------------------------------------
 
 
 @dataclass(frozen=True)
 class DashboardPage:
-    """One st.Page of the navigation, as a browser reaches it."""
+    """One page of the navigation, as a browser reaches it."""
 
-    script: str  # as written in app.py, e.g. "app_pages/overview.py"
+    script: str  # as in navigation.py, e.g. "app_pages/overview.py"
     title: str
     url_path: str  # "" for the default page, served at "/"
     name: str  # the page's own path segment, also the screenshot's file name
 
 
-def st_page_calls(app: Path) -> list[ast.Call]:
-    """Every `st.Page(...)` call in the app's source, in source order."""
-    calls = [
-        node
-        for node in ast.walk(ast.parse(app.read_text()))
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "Page"
+def navigation_pages() -> list[DashboardPage]:
+    """Every page an admin sees (every page there is), in the navigation's order."""
+    return [
+        DashboardPage(
+            script=page.script,
+            title=page.title,
+            url_path="" if page == navigation.DEFAULT else page.name,
+            name=page.name,
+        )
+        for page in navigation.pages_for(ADMIN)
     ]
-    return sorted(calls, key=lambda call: (call.lineno, call.col_offset))
-
-
-def literal_arguments(call: ast.Call) -> dict[str, object]:
-    """The call's arguments by name (the first positional one is `page`), as literals."""
-    named = {keyword.arg: keyword.value for keyword in call.keywords if keyword.arg}
-    if call.args:
-        named["page"] = call.args[0]
-    try:
-        return {name: ast.literal_eval(value) for name, value in named.items()}
-    except ValueError as not_literal:
-        raise ValueError(
-            f"dashboards/app.py line {call.lineno}: the browser test reads st.Page's arguments "
-            "as literals (a script path string, title=, url_path=, default=)"
-        ) from not_literal
-
-
-def dashboard_page(arguments: dict[str, object]) -> DashboardPage:
-    script = str(arguments["page"])
-    # Streamlit's own rule for a page's path when url_path is not given (the file's stem, less a
-    # leading number), so a numbered file name is reached where Streamlit serves it.
-    _, inferred = page_icon_and_name(Path(script))
-    name = str(arguments.get("url_path") or inferred).strip("/")
-    title = str(arguments.get("title") or inferred.replace("_", " "))
-    url_path = "" if arguments.get("default") else name
-    return DashboardPage(script=script, title=title, url_path=url_path, name=name)
-
-
-def navigation_pages(app: Path = APP) -> list[DashboardPage]:
-    pages = [dashboard_page(literal_arguments(call)) for call in st_page_calls(app)]
-    assert pages, f"no st.Page(...) found in {app}"
-    return pages
 
 
 NAVIGATION = navigation_pages()
@@ -214,6 +185,17 @@ def choose_in_selectbox(tab: Page, label: str, option: str) -> None:
     wait_for_app_run(tab)
 
 
+def sign_in(tab: Page, base_url: str, name: str, password: str) -> None:
+    """Sign in through the form, as a person would, and wait for the run it causes."""
+    tab.goto(base_url)
+    wait_for_app_run(tab)
+    tab.get_by_label("User name", exact=True).fill(name)
+    tab.get_by_label("Password", exact=True).fill(password)
+    with _STREAMLIT_SOCKETS[tab].expect_event("framereceived", predicate=is_script_finished):
+        tab.get_by_role("button", name="Sign in").click()
+    wait_for_app_run(tab)
+
+
 def fit_viewport(tab: Page) -> None:
     """Make the viewport as tall as the page's scrolling main area, so one screenshot holds it."""
     needed = tab.get_by_test_id("stMain").evaluate("main => main.scrollHeight")
@@ -248,6 +230,7 @@ def serve(command: list[str], port: int, log: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def dashboards_url(demo_warehouse, screenshots) -> Iterator[str]:
     _, data = demo_warehouse
+    register(data, BROWSER_USER, ADMIN)
     port = free_port()
     command = [str(TONING), "serve", "--data-dir", str(data.root), "--port", str(port)]
     yield from serve(command, port, screenshots.parent / "toning-serve.log")
@@ -268,12 +251,15 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def tab(browser) -> Iterator[Page]:
-    """One browser tab that every test of this module drives in turn."""
+def tab(browser, dashboards_url) -> Iterator[Page]:
+    """One browser tab, signed in as an admin (who sees every page), that every test of this
+    module drives in turn: the sign-in cookie keeps it signed in from page to page."""
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(TIMEOUT_MS)
     tab = context.new_page()
     follow_streamlit_socket(tab)
+    sign_in(tab, dashboards_url, BROWSER_USER, TEST_PASSWORD)
+    tab.get_by_role("heading", name=NAVIGATION[0].title, level=1).wait_for(state="visible")
     yield tab
     _STREAMLIT_SOCKETS.pop(tab, None)
     context.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboards import access, sql_sandbox, ui
+from dashboards import access, navigation, sql_sandbox, ui
 from dashboards.disclosure import spreadsheet_safe_csv
 
 LIMITS = sql_sandbox.Limits()
@@ -98,7 +98,7 @@ st.caption(
 )
 
 with ui.page_data():
-    access.require(access.CHAIN_WIDE, "The SQL console")
+    access.require(navigation.CHAIN_WIDE, "The SQL console")
 warehouse = sql_sandbox.published_warehouse()
 if not warehouse.exists():
     st.warning(f"No published warehouse at {warehouse} yet: run `toning refresh` first.")
