@@ -30,6 +30,7 @@ setup: $(STAMP) ## .venv with the pinned dependencies (idempotent, quiet when do
 demo: setup ## setup, generate demo data, one refresh, serve the dashboards on :8501
 	$(BIN)/toning generate --tier demo --out "$(TONING_LANDING)"
 	$(BIN)/toning refresh --landing "$(TONING_LANDING)" --data-dir "$(TONING_DATA_DIR)"
+	$(BIN)/toning users demo --data-dir "$(TONING_DATA_DIR)"
 	$(BIN)/toning serve --data-dir "$(TONING_DATA_DIR)" --port $(PORT)
 
 test: setup lint ## setup, then the whole test suite (two workers, one per core)

@@ -306,3 +306,19 @@ def test_toning_users_adds_lists_and_removes_with_clear_refusals(tmp_path):
     assert toning("users", "remove", "mia", "--data-dir", root).returncode == 0
     assert "no user 'mia'" in toning("users", "remove", "mia", "--data-dir", root).stderr
     assert json.dumps(users.load(users_file)) == "{}"
+
+
+def test_demo_users_are_made_for_demo_data_only(tmp_path, data):
+    users_file = tmp_path / "users.yaml"
+    first = users.add_demo_users(users_file, "C01")
+    again = users.add_demo_users(users_file, "C01")  # a second `make demo`: new passwords
+    assert sorted(first) == ["demo-admin", "demo-analyst", "demo-manager"]
+    assert all(first[name] != again[name] for name in first)
+    registry = users.load(users_file)
+    assert registry["demo-manager"].clinics == ("C01",)
+    assert registry["demo-admin"].password_matches(again["demo-admin"])
+    # A data dir whose users file holds its own people gets no demo account.
+    register(data, "ann", users.MANAGER, (MANAGER_CLINIC,))
+    refused = toning("users", "demo", "--data-dir", str(data.root))
+    assert refused.returncode == 1 and "demo accounts are only for demo data" in refused.stderr
+    assert not [name for name in users.load(data.users_file) if name.startswith("demo-")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import string
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ ROLES = (MANAGER, ANALYST, ADMIN)
 # streamlit-authenticator lower-cases the name typed at sign-in, so names are lower case.
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
 SHORTEST_PASSWORD = 10
+DEMO_PREFIX = "demo-"
 HEADER = "# Dashboard users: managed by `toning users`. Passwords are bcrypt hashes.\n"
 
 
@@ -105,9 +107,27 @@ def remove(path: Path, name: str) -> None:
     _save(path, users)
 
 
+def add_demo_users(path: Path, clinic: str) -> dict[str, str]:
+    """A manager of `clinic`, an analyst and an admin, each with a fresh random password (which
+    is returned, to be shown once). A users file holding anyone else is a deployment's own:
+    it is refused, never added to."""
+    others = [name for name in load(path) if not name.startswith(DEMO_PREFIX)]
+    if others:
+        raise UsersError(
+            f"{path} already has users of its own ({', '.join(others)}): demo accounts are only "
+            "for demo data"
+        )
+    passwords = {}
+    for role in ROLES:
+        name, password = f"{DEMO_PREFIX}{role}", new_password()
+        add(path, name, role, (clinic,) if role == MANAGER else (), password, replace=True)
+        passwords[name] = password
+    return passwords
+
+
 def new_password() -> str:
-    """A random password for a generated account (the demo's)."""
-    return secrets.token_urlsafe(12)
+    """A random password for a generated account (the demo's): 16 letters and digits."""
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16))
 
 
 def cookie_key(path: Path) -> str:
