@@ -13,9 +13,12 @@ import pytest
 
 from contract.feeds import FEEDS
 from synthetic import generate_landing
+from tests.app_testing import open_page, shown_table
 from tests.test_refresh import snapshot
+from toning import audit
 from toning.config import DataDir
 from toning.refresh import run_refresh
+from toning.users import MANAGER
 
 pytestmark = pytest.mark.slow
 
@@ -219,8 +222,9 @@ def test_the_marts_hold_exactly_the_clean_worlds_completed_sessions(world):
     assert {row[0] for row in found_aborted} == aborted
 
 
-def test_no_direct_identifier_reaches_the_published_warehouse(world):
-    landing, data = world
+def identifier_needles(landing: Path) -> dict[str, set[str]]:
+    """Every direct identifier the generator wrote (names, contacts, free text, record numbers,
+    dates of birth), by kind."""
     needles: dict[str, set[str]] = defaultdict(set)
     for feed, columns in IDENTIFIER_COLUMNS.items():
         frame = clean(landing, feed)
@@ -230,6 +234,12 @@ def test_no_direct_identifier_reaches_the_published_warehouse(world):
     needles["date_of_birth"] |= {d.isoformat() for d in births}
     needles["patient_ref"] |= set(clean(landing, "patients")["patient_ref"].to_list())
     assert all(needles.values())
+    return needles
+
+
+def test_no_direct_identifier_reaches_the_published_warehouse(world):
+    landing, data = world
+    needles = identifier_needles(landing)
 
     with duckdb.connect(str(data.warehouse), read_only=True) as con:
         columns = con.execute(
@@ -259,6 +269,46 @@ def test_no_direct_identifier_reaches_the_published_warehouse(world):
     for kind, found in needles.items():
         leaks = [needle for needle in found if needle in cells]
         assert not leaks, f"{kind} found in the warehouse: {leaks[:3]}"
+
+
+def test_no_direct_identifier_in_any_file_of_the_data_dir_after_the_dashboards_are_used(
+    world, monkeypatch
+):
+    """Every file of the data dir but the raw archive and the identity store: the lake, the
+    warehouse and its versions, the audit log after a manager viewed their re-identified
+    worklist, the users file, Data Docs, dbt's files, run history."""
+    landing, data = world
+    monkeypatch.setenv("TONING_DATA_DIR", str(data.root))
+    [(clinic,)] = published(data, "select min(clinic_id) from marts.maintenance_due")
+    worklist = open_page("app_pages/maintenance.py", role=MANAGER, clinics=(clinic,), name="m")
+    assert "patient_ref" in shown_table(worklist, "course_id").columns  # re-identified
+    assert [e for e in audit.read(data.audit_log) if e["event"] == audit.REIDENTIFIED]
+    needles = identifier_needles(landing)
+    restricted = {data.identity, data.identity.with_name(data.identity.name + ".wal")}
+    scanned = [
+        path
+        for path in data.root.rglob("*")
+        if path.is_file() and data.archive not in path.parents and path not in restricted
+    ]
+    assert {data.audit_log, data.users_file, data.lake, data.warehouse} <= set(scanned)
+    for path in scanned:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        text = re.sub(r"[0-9a-f]{32,}", "", text)  # keyed hashes: random hex, see above
+        words = set(WORD.findall(text))
+        for kind, found in needles.items():
+            leaks = [needle for needle in found if appears_whole(needle, text, words)]
+            assert not leaks, f"{kind} found in {path.relative_to(data.root)}: {leaks[:3]}"
+
+
+WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def appears_whole(needle: str, text: str, words: set[str]) -> bool:
+    """Whether `needle` is in `text` as whole words (a surname may be part of a time zone's
+    name: Choi in Asia/Choibalsan). `words`, the text's words, rules most needles out fast."""
+    if not set(WORD.findall(needle)) <= words:
+        return False
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(needle)}(?![A-Za-z0-9])", text) is not None
 
 
 def test_a_second_refresh_over_the_same_landing_changes_nothing(world):
