@@ -604,9 +604,21 @@ MAINTENANCE_DISCLOSURE = Disclosure(
 )
 
 
+def _maintenance_need() -> tuple[str, str, tuple]:
+    """The maintenance-need marts as the signed-in user may see them: (curves, summary, the
+    parameters of either). A manager's are recomputed over their clinics' courses alone, by the
+    marts' own SQL (published as the table macros `marts.*_within(clinic_ids)`)."""
+    scope = access.clinic_scope()
+    if scope is None:
+        return "marts.maintenance_need", "marts.maintenance_need_summary", ()
+    within = (list(scope),)
+    return "marts.maintenance_need_within(?)", "marts.maintenance_need_summary_within(?)", within
+
+
 def maintenance_concerns() -> list[str]:
     """The concerns the maintenance-need cohorts have, 'ALL' (every concern together) first."""
-    concerns = read("select distinct primary_concern from marts.maintenance_need_summary")
+    _, summary, within = _maintenance_need()
+    concerns = read(f"select distinct primary_concern from {summary}", within)
     return sorted(concerns["primary_concern"], key=lambda concern: (concern != ALL, concern))
 
 
@@ -619,14 +631,16 @@ def _in_skin_type_order(frame: pd.DataFrame) -> pd.DataFrame:
 def maintenance_need_by(concern: str) -> pd.DataFrame:
     """Per skin type of one concern (and 'ALL'): courses, maintenance events, the share needing
     maintenance by 3, 6 and 12 months and the median days to need (maintenance_need_summary,
-    chain-wide), suppressed. Every concern is suppressed together, so that switching concern
-    cannot show a cell that another concern's view hides."""
+    of the user's clinics), suppressed. Every concern is suppressed together, so that switching
+    concern cannot show a cell that another concern's view hides."""
+    _, summary, within = _maintenance_need()
     exact = read(
-        """
+        f"""
         select skin_type, primary_concern, courses, events, need_by_3m, need_by_6m, need_by_12m,
             median_days_to_need
-        from marts.maintenance_need_summary
-        """
+        from {summary}
+        """,
+        within,
     )
     shown = suppress(exact, MAINTENANCE_DISCLOSURE)
     shown = shown[shown["primary_concern"] == concern].drop(columns="primary_concern")
@@ -635,13 +649,15 @@ def maintenance_need_by(concern: str) -> pd.DataFrame:
 
 def maintenance_curves(concern: str) -> pd.DataFrame:
     """Kaplan-Meier maintenance-free survival (with its 95 % band) per skin type of one concern,
-    chain-wide (maintenance_need), as a manager may see it: cohorts of at least 11 courses only,
-    each curve stopping where fewer than 11 courses are still followed (a step there would
-    rest on a handful of patients). Each curve starts at day 0 with everyone maintenance-free."""
+    of the user's clinics (maintenance_need), as a manager may see it: cohorts of at least 11
+    courses only, each curve stopping where fewer than 11 courses are still followed (a step
+    there would rest on a handful of patients). Each curve starts at day 0 with everyone
+    maintenance-free."""
+    need, summary, within = _maintenance_need()
     curves = read(
-        """
+        f"""
         with cohorts as (
-            select skin_type, courses from marts.maintenance_need_summary
+            select skin_type, courses from {summary}
             where primary_concern = ? and courses >= ?
         )
         select skin_type, 0 as days, courses as at_risk, 1.0 as survival,
@@ -650,22 +666,22 @@ def maintenance_curves(concern: str) -> pd.DataFrame:
         union all
         select need.skin_type, need.days, need.at_risk, need.survival, need.survival_ci_low,
             need.survival_ci_high, 1 as step
-        from marts.maintenance_need as need
+        from {need} as need
         inner join cohorts on need.skin_type = cohorts.skin_type
         where need.primary_concern = ? and need.at_risk >= ?
         order by skin_type, days, step
         """,
-        (concern, SMALLEST_SHOWN, concern, SMALLEST_SHOWN),
+        (*within, concern, SMALLEST_SHOWN, *within, concern, SMALLEST_SHOWN),
     )
     return _in_skin_type_order(curves.drop(columns="step")).reset_index(drop=True)
 
 
 def maintenance_cohorts_not_drawn(concern: str) -> list[str]:
     """The skin types of one concern whose cohort has 1-10 courses: too few to draw."""
+    _, summary, within = _maintenance_need()
     small = read(
-        "select skin_type from marts.maintenance_need_summary"
-        " where primary_concern = ? and courses < ?",
-        (concern, SMALLEST_SHOWN),
+        f"select skin_type from {summary} where primary_concern = ? and courses < ?",
+        (*within, concern, SMALLEST_SHOWN),
     )
     return _in_skin_type_order(small)["skin_type"].tolist()
 

@@ -123,6 +123,7 @@ def load_records(
     once per file. Must run inside the caller's transaction."""
     columns = raw_columns(feed)
     content = [name for name in columns if not name.startswith("_") and name != "patient_key"]
+    keyer.bind(con)
     patient_key = (
         f"{keyer.sql('clinic_id', 'patient_ref')} as patient_key"
         if "patient_key" in columns
@@ -203,6 +204,7 @@ def load_quarantine(
     """
     if rows.num_rows == 0:
         return 0
+    keyer.bind(con)
     fields = [
         name
         for name in rows.column_names
@@ -267,6 +269,7 @@ def load_findings(
 
 def load_identities(con: duckdb.DuckDBPyConnection, records: pa.Table, keyer: PatientKeyer) -> None:
     """Record patient_ref and date of birth per pseudonym in the restricted identity store."""
+    keyer.bind(con)
     con.register("incoming", records)
     try:
         con.execute(

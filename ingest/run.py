@@ -21,7 +21,7 @@ import duckdb
 import polars as pl
 
 from contract.feeds import FEEDS, Feed
-from ingest import lake
+from ingest import key_check, lake
 from ingest.conform import HELPER_SUFFIXES, ClinicCalendar, MissingColumns, conform
 from ingest.landing import (
     IgnoredPath,
@@ -96,6 +96,7 @@ def ingest_landing(
     unchanged = 0
     with lake.connect(paths.lake) as con:
         lake.create_lake(con)
+        key_check.record(con, keyer)
         seen = _SeenFiles.load(con)
         ignored = _record_ignored(con, discovery.ignored, seen, run_id, say)
         with lake.connect(paths.identity) as identity:
@@ -235,7 +236,7 @@ def _clear_work(work: Path) -> None:
     """Work files left by a killed run (a reader removes its own otherwise)."""
     if work.exists():
         shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work.mkdir(mode=0o700, parents=True)  # decompressed landing files: identifiers
 
 
 def _sha256_or_none(path: Path) -> str | None:

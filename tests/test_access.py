@@ -19,8 +19,10 @@ from tests.app_testing import (
     APP,
     TEST_PASSWORD,
     WAREHOUSE_PAGES,
+    open_page,
     published_frame,
     register,
+    shown_table,
     signed_in,
 )
 from toning import audit, users
@@ -188,6 +190,24 @@ def test_a_manager_sees_what_an_analyst_sees_for_that_clinic_alone(data):
     # The manager's clinic filter offers their clinic only.
     manager.switch_page("app_pages/overview.py").run()
     assert manager.sidebar.multiselect[0].options == [MANAGER_CLINIC]
+
+
+def test_a_managers_maintenance_need_is_recomputed_over_their_clinic(data):
+    manager = open_page("app_pages/maintenance.py", role=users.MANAGER, clinics=(MANAGER_CLINIC,))
+    analyst = open_page("app_pages/maintenance.py", role=users.ANALYST)
+    need = shown_table(manager, "need_by_3m").set_index("skin_type")
+    chain = shown_table(analyst, "need_by_3m").set_index("skin_type")
+    [(own, everyone)] = published_frame(
+        data,
+        "select own.courses, chain.courses from marts.maintenance_need_summary_within(?) as own"
+        " join marts.maintenance_need_summary as chain using (skin_type, primary_concern)"
+        " where skin_type = 'ALL' and primary_concern = 'ALL'",
+        [[MANAGER_CLINIC]],
+    ).values.tolist()
+    assert own < everyone
+    assert need.loc["All skin types", "courses"] == str(own)
+    assert chain.loc["All skin types", "courses"] == str(everyone)
+    assert f"Your clinics' ({MANAGER_CLINIC})" in " ".join(c.value for c in manager.caption)
 
 
 def test_a_manager_cannot_open_the_analysts_or_admins_pages(data):

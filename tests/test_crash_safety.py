@@ -20,6 +20,7 @@ from expectations.checks import KEY_MARTS, published_rows_drop
 from ingest import lake
 from tests.conftest import session_row
 from tests.test_refresh import count, land_two_sessions, snapshot, toning
+from toning import permissions
 from toning.config import DataDir
 from toning.refresh import RefreshError, refresh_lock, run_refresh
 
@@ -47,6 +48,7 @@ def published_by_hand(data: DataDir) -> None:
         con.execute("create schema marts")
         con.execute("create table marts.fct_sessions as select range as id from range(2)")
     data.run_history.write_text('[{"run_id": "night 1", "status": "published"}]')
+    permissions.make_private(data)  # as a refresh leaves them
 
 
 def test_a_second_refresh_exits_75_and_changes_nothing(landing, data_dir):
@@ -158,6 +160,7 @@ def test_a_lake_locked_by_another_process_is_named_in_one_line(landing, data_dir
     )
     try:
         assert holder.stdout.readline().strip() == "holding"
+        permissions.make_private(data_dir)  # the lake it created, as a refresh leaves it
         done = toning(*refresh_args(landing, data_dir))
     finally:
         holder.kill()
@@ -186,6 +189,7 @@ def test_a_damaged_lake_fails_with_the_recovery_and_touches_nothing(landing, dat
     with duckdb.connect(str(data_dir.lake)) as con:  # a lake with some history
         con.execute("create table filler as select range as n from range(300000)")
     damage(data_dir.lake, how)
+    permissions.make_private(data_dir)  # as a refresh leaves it
     damaged = data_dir.lake.read_bytes()
     with pytest.raises(RefreshError) as failure:
         run_refresh(landing.root, data_dir)

@@ -1,4 +1,5 @@
-"""Maintenance need: the SQL Kaplan-Meier is lifelines' estimate, and the worklist is sound.
+"""Maintenance need: the SQL Kaplan-Meier is lifelines' estimate, chain-wide and over one
+manager's clinics (the published table macros), and the worklist is sound.
 
 Reads the published demo warehouse (the shared `demo_warehouse` fixture: generated with seed 42
 and refreshed once per session) the way an analyst would: read-only, through SQL.
@@ -41,7 +42,7 @@ def events(warehouse) -> pd.DataFrame:
     _, data = warehouse
     return _frame(
         data,
-        "select course_id, fitzpatrick, primary_concern, days, is_event, event_type,"
+        "select course_id, clinic_id, fitzpatrick, primary_concern, days, is_event, event_type,"
         " next_course_on, regression_on, origin_on, as_of_date"
         " from intermediate.int_maintenance_events",
     )
@@ -78,12 +79,11 @@ def _cohorts(events: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
     return cohorts
 
 
-def test_sql_kaplan_meier_matches_lifelines_at_every_time(events, need):
+def _assert_curves_are_lifelines(events: pd.DataFrame, need: pd.DataFrame) -> None:
+    """Every cohort's curve (rows of maintenance_need) is lifelines' fit on its courses."""
     cohorts = _cohorts(events)
     mart_cohorts = set(need.groupby(["skin_type", "primary_concern"]).groups)
     assert mart_cohorts == set(cohorts), "the mart's cohorts are not the courses' cohorts"
-    assert len(events) > 1000 and events["is_event"].sum() > 300  # a real comparison
-
     for key, part in cohorts.items():
         km = KaplanMeierFitter().fit(part["days"], part["is_event"])
         mine = need[
@@ -103,8 +103,11 @@ def test_sql_kaplan_meier_matches_lifelines_at_every_time(events, need):
         np.testing.assert_allclose(mine["survival_ci_high"], bounds[:, 1], rtol=0, atol=TOLERANCE)
 
 
-def test_summary_reads_the_curve_like_lifelines(events, summary):
-    for key, part in _cohorts(events).items():
+def _assert_summary_is_lifelines(events: pd.DataFrame, summary: pd.DataFrame) -> None:
+    """Every cohort's row of maintenance_need_summary reads lifelines' fit on its courses."""
+    cohorts = _cohorts(events)
+    assert len(summary) == len(cohorts), "the summary's cohorts are not the courses' cohorts"
+    for key, part in cohorts.items():
         km = KaplanMeierFitter().fit(part["days"], part["is_event"])
         [row] = summary[
             (summary["skin_type"] == key[0]) & (summary["primary_concern"] == key[1])
@@ -119,6 +122,112 @@ def test_summary_reads_the_curve_like_lifelines(events, summary):
         assert (None if pd.isna(row["median_days_to_need"]) else row["median_days_to_need"]) == (
             median
         ), key
+
+
+def test_sql_kaplan_meier_matches_lifelines_at_every_time(events, need):
+    assert len(events) > 1000 and events["is_event"].sum() > 300  # a real comparison
+    _assert_curves_are_lifelines(events, need)
+
+
+def test_summary_reads_the_curve_like_lifelines(events, summary):
+    _assert_summary_is_lifelines(events, summary)
+
+
+# The clinic-scoped table macros (dbt_project/macros/maintenance_need.sql), called the way a
+# dashboard does for a signed-in manager: a read-only connection and the clinic ids as a
+# bound list parameter.
+SCOPED = {
+    "maintenance_need": "marts.maintenance_need_within",
+    "maintenance_need_summary": "marts.maintenance_need_summary_within",
+}
+
+
+def _within(data: DataDir, mart: str, clinic_ids: list[str] | None) -> pd.DataFrame:
+    with duckdb.connect(str(data.warehouse), read_only=True) as con:
+        return con.execute(f"select * from {SCOPED[mart]}(?)", [clinic_ids]).df()
+
+
+def _in_order(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in ("skin_type", "primary_concern", "days") if c in frame.columns]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def clinic_ids(warehouse) -> list[str]:
+    _, data = warehouse
+    return _frame(data, "select clinic_id from marts.dim_clinics order by 1")["clinic_id"].tolist()
+
+
+@pytest.mark.parametrize("mart", sorted(SCOPED))
+def test_every_clinic_gives_the_chain_wide_mart_exactly(warehouse, clinic_ids, mart):
+    _, data = warehouse
+    chain = _frame(data, f"select * from marts.{mart}")
+    with duckdb.connect(str(data.warehouse), read_only=True) as con:
+        mart_types = con.execute(f"describe marts.{mart}").fetchall()
+        macro_types = con.execute(f"describe select * from {SCOPED[mart]}(?)", [clinic_ids])
+        assert [row[:2] for row in macro_types.fetchall()] == [row[:2] for row in mart_types]
+    scoped = _within(data, mart, clinic_ids)
+    assert len(clinic_ids) >= 2 and len(chain) > 0
+    # every row and column, to the last bit (the same SQL over the same rows)
+    pd.testing.assert_frame_equal(_in_order(scoped), _in_order(chain), check_exact=True)
+
+
+@pytest.fixture(scope="module", params=["one clinic", "two clinics"])
+def scope(request, clinic_ids) -> list[str]:
+    return clinic_ids[:1] if request.param == "one clinic" else [clinic_ids[0], clinic_ids[-1]]
+
+
+def test_a_managers_curves_are_lifelines_on_their_clinics_courses(warehouse, events, scope, need):
+    _, data = warehouse
+    theirs = events[events["clinic_id"].isin(scope)]
+    assert 100 < len(theirs) < len(events) and theirs["is_event"].sum() > 30, scope
+    scoped = _within(data, "maintenance_need", scope)
+    _assert_curves_are_lifelines(theirs, scoped)
+
+    # and not the chain's curve: fewer courses followed, another estimate
+    pooled = {
+        name: frame[
+            (frame["skin_type"] == SKIN_ROLLUP) & (frame["primary_concern"] == CONCERN_ROLLUP)
+        ].set_index("days")
+        for name, frame in (("scoped", scoped), ("chain", need))
+    }
+    assert pooled["scoped"]["at_risk"].max() == len(theirs) < pooled["chain"]["at_risk"].max()
+    shared = pooled["scoped"].index.intersection(pooled["chain"].index)
+    difference = pooled["scoped"].loc[shared, "survival"] - pooled["chain"].loc[shared, "survival"]
+    assert difference.abs().max() > 0.01, scope
+
+
+def test_a_managers_summary_is_lifelines_on_their_clinics_courses(
+    warehouse, events, scope, summary
+):
+    _, data = warehouse
+    theirs = events[events["clinic_id"].isin(scope)]
+    scoped = _within(data, "maintenance_need_summary", scope)
+    _assert_summary_is_lifelines(theirs, scoped)
+    everything = ["need_by_3m", "need_by_6m", "need_by_12m"]
+    mine, chain = (
+        frame.set_index(["skin_type", "primary_concern"]).loc[(SKIN_ROLLUP, CONCERN_ROLLUP)]
+        for frame in (scoped, summary)
+    )
+    assert mine["courses"] == len(theirs) < chain["courses"]
+    assert not np.allclose(mine[everything].astype(float), chain[everything].astype(float))
+
+
+@pytest.mark.parametrize("mart", sorted(SCOPED))
+@pytest.mark.parametrize("ids", [[], ["NO-SUCH-CLINIC"], None], ids=["empty", "unknown", "null"])
+def test_no_clinic_or_an_unknown_one_gives_no_rows(warehouse, mart, ids):
+    _, data = warehouse
+    scoped = _within(data, mart, ids)
+    assert scoped.empty
+    assert list(scoped.columns) == list(_frame(data, f"select * from marts.{mart} limit 0").columns)
+
+
+def test_an_unknown_clinic_beside_a_known_one_changes_nothing(warehouse, clinic_ids):
+    _, data = warehouse
+    known = _within(data, "maintenance_need_summary", clinic_ids[:1])
+    padded = _within(data, "maintenance_need_summary", [*clinic_ids[:1], "NO-SUCH-CLINIC"])
+    assert len(known) > 0
+    pd.testing.assert_frame_equal(_in_order(padded), _in_order(known), check_exact=True)
 
 
 def test_melasma_needs_maintenance_sooner_than_other_concerns(summary):

@@ -11,6 +11,7 @@ from contract.feeds import FEEDS, raw_columns
 from ingest import lake
 from ingest.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
 from tests.conftest import session_row
+from toning import permissions
 from toning.refresh import RefreshError, run_refresh
 
 # The two ops tables as the release before schema versioning created them.
@@ -56,6 +57,8 @@ def columns_of(path, table: str) -> list[str]:
 
 def test_a_lake_of_the_previous_release_is_migrated_by_the_next_refresh(landing, data_dir):
     create_previous_lake(data_dir.lake)
+    # Made private, as the refresh asks of an older data folder (test_keys_and_permissions.py).
+    permissions.make_private(data_dir)
     landing.sessions("sessions/s.csv", session_row("S1"), session_row("S2", treatment_area="scalp"))
     said: list[str] = []
     run_refresh(landing.root, data_dir, progress=said.append)

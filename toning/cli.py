@@ -146,6 +146,32 @@ def rollback(
 
 
 @app.command()
+def rotate_key(landing: LandingOption = None, data_dir: DataDirOption = None) -> None:
+    """Re-key every patient under a new pseudonymisation key: the lake and identity store are
+    rebuilt from the raw archive, the warehouse from scratch, and published (like a --full).
+
+    The new key replaces the key file (back it up); kept versions are removed. Exit codes as
+    for refresh: 0 published, 1 failed (nothing changed), 75 a refresh is running, 130 Ctrl+C.
+    """
+    from toning.refresh import RefreshError, RefreshLocked
+    from toning.rotate import rotate_key as rotate
+
+    try:
+        result = rotate(config.landing_dir(landing), config.data_dir(data_dir), progress=_say)
+    except RefreshLocked as error:
+        console.print(f"[bold yellow]rotate-key not started:[/bold yellow] {escape(str(error))}")
+        raise typer.Exit(EXIT_ANOTHER_REFRESH_RUNNING) from None
+    except RefreshError as error:
+        console.print(f"[bold red]rotate-key failed:[/bold red] {escape(str(error))}")
+        console.print("The key, the lake and the published warehouse were left as they were.")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("[bold red]rotate-key interrupted[/bold red] (Ctrl+C): nothing published.")
+        raise typer.Exit(130) from None
+    console.print(f"[green]rotate-key: refresh {result.run_id} published[/green] under the new key")
+
+
+@app.command()
 def status(data_dir: DataDirOption = None) -> None:
     """What is published, the kept versions, the last runs, whether a refresh is running."""
     from toning.status import status_report
@@ -310,6 +336,31 @@ def users_remove(
         console.print(f"[bold red]not removed:[/bold red] {escape(str(error))}")
         raise typer.Exit(1) from None
     console.print(f"{escape(name)} may no longer sign in.")
+
+
+@users_app.command("demo")
+def users_demo(data_dir: DataDirOption = None) -> None:
+    """For demo data only: a manager of the first clinic, an analyst and an admin, with fresh
+    random passwords, printed once (refused when the users file has users of its own)."""
+    import duckdb
+
+    from toning.users import UsersError, add_demo_users
+
+    data = config.data_dir(data_dir)
+    if not data.warehouse.exists():
+        console.print(f"[bold red]no demo users:[/bold red] no warehouse at {data.warehouse} yet")
+        raise typer.Exit(1)
+    with duckdb.connect(str(data.warehouse), read_only=True) as con:
+        [(clinic,)] = con.execute("select min(clinic_id) from marts.dim_clinics").fetchall()
+    try:
+        passwords = add_demo_users(data.users_file, clinic)
+    except UsersError as error:
+        console.print(f"[bold red]no demo users:[/bold red] {escape(str(error))}")
+        raise typer.Exit(1) from None
+    console.print("Demo sign-ins (for this demo data only; new passwords at each `make demo`):")
+    for name, password in passwords.items():
+        scope = f"  (sees {clinic} only)" if name.endswith("manager") else ""
+        print(f"  {name:<14} password {password}{scope}")
 
 
 @users_app.command("list")

@@ -3,9 +3,10 @@
 An incremental build copies the published warehouse into the build folder and lets dbt's
 incremental models recompute only the patients the new files touch (see
 dbt_project/macros/changed_patients.sql). That is only right when the published warehouse was
-built by the same dbt project, with the same variables, from this lake: each build records a
-fingerprint of what made it (`ops.warehouse_build`), and anything that differs, or any doubt,
-means a build from scratch, which gives the same marts, only slower.
+built by the same dbt project, with the same variables, from this lake, under its
+pseudonymisation key: each build records a fingerprint of what made it
+(`ops.refresh_runs.dbt_fingerprint`), and anything that differs, or any doubt, means a build
+from scratch, which gives the same marts, only slower.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest import lake
+from ingest import key_check, lake
 from ingest.migrations import SCHEMA_VERSION
 from toning import versions
 
@@ -57,14 +58,15 @@ def why_not_incremental(published: Path, lake_path: Path, project_fingerprint: s
             seen = _loaded_files(con)
         with lake.connect(lake_path, read_only=True) as con:
             in_lake = _loaded_files(con)
+            lake_key = key_check.recorded(con)
     except duckdb.Error as error:
         return f"the published warehouse cannot be read ({str(error).splitlines()[0]})"
     if built is None:
         return "the published warehouse records no build fingerprint (made by an older release)"
-    if built != project_fingerprint:
+    if built != _with_key(project_fingerprint, lake_key):
         return (
-            "the dbt project, its variables, dbt's version or the lake's schema changed since"
-            " the published warehouse was built"
+            "the dbt project, its variables, dbt's version, the lake's schema or its"
+            " pseudonymisation key changed since the published warehouse was built"
         )
     if not seen <= in_lake:
         missing = len(seen - in_lake)
@@ -81,10 +83,18 @@ def record_build(lake_path: Path, run_id: str, how: str, project_fingerprint: st
     """How this run's dbt build went (`incremental` or `full`) and what made it, in the run's
     row of `ops.refresh_runs`: the published warehouse's copy is what the next night reads."""
     with lake.connect(lake_path) as con:
+        built = _with_key(project_fingerprint, key_check.recorded(con))
         con.execute(
             "update ops.refresh_runs set dbt_build = ?, dbt_fingerprint = ? where run_id = ?",
-            [how, project_fingerprint, run_id],
+            [how, built, run_id],
         )
+
+
+def _with_key(project_fingerprint: str, lake_key: str | None) -> str:
+    """A build's fingerprint: the project's, and the lake's key (by its fingerprint, which gives
+    nothing of the key away). After a `rotate-key` cut short between the swap of the stores and
+    the publish, the published warehouse holds the old key's pseudonyms: never a base."""
+    return hashlib.sha256(f"{project_fingerprint} {lake_key}".encode()).hexdigest()
 
 
 def _recorded_fingerprint(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:

@@ -6,17 +6,24 @@ Until then the lake and identity store in use are never touched (the run's recor
 they were. The swap is two renames; a marker file written just before them turns them into one
 commit: whatever a crash leaves behind, the next refresh first finishes the swap (marker
 present) or throws the half-built stores away (no marker).
+
+`toning rotate-key` is such a rebuild under a new key, made in the rebuild folder beside the
+stores and swapped in after them, in the same commit: the lake in use is always keyed with the
+key file in use.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from ingest import lake
 from ingest.landing import LandingFile, archive_path
 from ingest.paths import IngestPaths
+from ingest.pseudonymise import create_key_file
+from toning import permissions
 from toning.config import DataDir
 
 COMMITTED = "COMMITTED"
@@ -60,14 +67,18 @@ def archived_files(data: DataDir, records: Path) -> tuple[list[LandingFile], lis
     return files, missing
 
 
-def prepare(data: DataDir, history: Path) -> IngestPaths:
+def prepare(data: DataDir, history: Path, new_key: bool = False) -> IngestPaths:
     """Empty stores in the rebuild folder, holding the run history of `history` (the lake in
-    use, or the published warehouse when that lake cannot be read); the paths the ingest, dbt
-    and the quality gate of this run then use."""
+    use, or the published warehouse when that lake cannot be read), and with `new_key` a new
+    key beside them to key them with; the paths the ingest, dbt and the quality gate of this run
+    then use."""
     folder = data.rebuild_dir
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    permissions.create_private_folder(folder)
     paths = data.ingest_paths(stores=folder)
+    if new_key:
+        paths = replace(paths, key_file=folder / data.key_file.name)
+        create_key_file(paths.key_file)
     with lake.connect(paths.lake) as con:
         lake.create_lake(con)
         lake.attach(con, history, "previous")
@@ -75,6 +86,7 @@ def prepare(data: DataDir, history: Path) -> IngestPaths:
             con.execute(f"insert into ops.{table} by name select * from previous.ops.{table}")
     with lake.connect(paths.identity) as con:
         lake.create_identity_store(con)
+    permissions.make_private(data)  # before a record reaches them
     return paths
 
 
@@ -86,7 +98,7 @@ def commit(data: DataDir, keep_in_use_as: Path | None = None) -> None:
         _keep_a_copy(data.lake, keep_in_use_as)
     marker = folder / COMMITTED
     with open(marker, "w") as handle:
-        handle.write("swap the lake and identity store in this folder into state/\n")
+        handle.write("swap the lake, identity store (and new key) in this folder into state/\n")
         handle.flush()
         os.fsync(handle.fileno())
     _fsync_dir(folder)  # the marker must be on disk before the first rename
@@ -102,13 +114,17 @@ def discard(data: DataDir) -> None:
 
 
 def _swap_in(data: DataDir) -> None:
-    """Rename each rebuilt store over the one in use; safe to repeat after a crash."""
+    """Rename each rebuilt store, then a new key, over the one in use; safe to repeat after a
+    crash."""
     for in_use in (data.identity, data.lake):
         rebuilt = data.rebuild_dir / in_use.name
         if rebuilt.exists():
             # A log left by a killed writer of the replaced file would be replayed onto the new one.
             in_use.with_name(in_use.name + ".wal").unlink(missing_ok=True)
             os.replace(rebuilt, in_use)
+    new_key = data.rebuild_dir / data.key_file.name
+    if new_key.exists():
+        os.replace(new_key, data.key_file)  # the old key is gone from the data folder
     _fsync_dir(data.state)
 
 

@@ -31,12 +31,12 @@ from expectations.checks import (
 from expectations.open_findings import OpenFatal, update_open_fatals, write_snapshot
 from expectations.suites import latest_plausible
 from expectations.validate import SuiteValidator
-from ingest import lake
+from ingest import key_check, lake
 from ingest.landing import LandingFile
 from ingest.migrations import LakeTooNew, Migration
 from ingest.paths import IngestPaths
 from ingest.run import IngestSummary, ingest_landing
-from toning import alerts, incremental, lake_health, memory, rebuild, versions
+from toning import alerts, incremental, lake_health, memory, permissions, rebuild, versions
 from toning.config import (
     DEFAULT_KEEP_VERSIONS,
     RUN_STAGES,
@@ -84,7 +84,7 @@ def _now() -> datetime:
 def refresh_lock(data: DataDir) -> Iterator[None]:
     """One refresh at a time per data directory (the lock dies with the process)."""
     try:
-        data.state.mkdir(parents=True, exist_ok=True)
+        permissions.create_private_folder(data.state)
     except OSError as error:
         raise RefreshError(f"cannot use data folder {data.root}: {error.strerror}") from error
     with open(data.lock_file, "w") as handle:
@@ -107,7 +107,11 @@ def run_refresh(
     dbt_project: Path = DBT_PROJECT_DIR,
     keep: int = DEFAULT_KEEP_VERSIONS,
     accept_drop: bool = False,
+    new_key: bool = False,
 ) -> RefreshResult:
+    """One refresh. `new_key` (`toning rotate-key`) makes it a --full whose new lake and identity
+    store are keyed with a new key, which replaces the key file when they replace the stores."""
+    full = full or new_key
     with _alert_unless_recorded(data, progress) as run:
         landing = absolute(landing)
         _require_folder(landing, "landing folder", must_exist=True)
@@ -123,15 +127,22 @@ def run_refresh(
         with refresh_lock(data):
             if recovered := rebuild.recover(data):
                 progress(f"full rebuild: {recovered}")
-            data.archive.mkdir(parents=True, exist_ok=True)
+            if refused := permissions.refusal(data):
+                raise RefreshError(refused)
+            permissions.create_private_folder(data.archive)
             lake_readable = _start_run(data, run_id, full, progress)
+            _make_stores_private(data)
             run.recorded = True  # from here on, the run's own row carries its alert
             try:
+                if new_key:
+                    progress("rotate-key: every archived file is keyed again, under a new key")
+                else:
+                    _check_key(data, lake_readable, progress)
                 summary, docs, dbt = _run_stages(
                     landing,
                     data,
                     run_id,
-                    (full, lake_readable, accept_drop),
+                    (full, lake_readable, accept_drop, new_key),
                     latest,
                     dbt_project,
                     stages,
@@ -220,17 +231,17 @@ def _run_stages(
     landing: Path,
     data: DataDir,
     run_id: str,
-    flags: tuple[bool, bool, bool],
+    flags: tuple[bool, bool, bool, bool],
     latest: date,
     dbt_project: Path,
     stages: StageClock,
     progress: Progress,
 ) -> tuple[IngestSummary, DataDocs | None, DbtResult]:
     """Ingest, validation, dbt build and the quality gate: everything before the publish.
-    `flags`: a --full, whether the lake in use can be read, an accepted drop of rows."""
-    full, lake_readable, accept_drop = flags
+    `flags`: a --full, whether the lake in use can be read, an accepted drop of rows, a new key."""
+    full, lake_readable, accept_drop, new_key = flags
     with stages.stage("ingest"):
-        paths, replay = _stores(data, full, progress, lake_readable)
+        paths, replay = _stores(data, full, progress, lake_readable, new_key)
         if not lake_readable:  # a --full over a damaged lake: the run lives in the new one
             _record_run_start(paths.lake, run_id, full)
         progress(f"ingest: {landing}")
@@ -296,12 +307,33 @@ def _start_run(data: DataDir, run_id: str, full: bool, progress: Progress) -> bo
         return False
 
 
+def _make_stores_private(data: DataDir) -> None:
+    """The lake and the identity store made private before a record reaches them: the identity
+    store is created with the lake, on the first night, for that."""
+    if not data.identity.exists():
+        with lake.connect(data.identity) as con:
+            lake.create_identity_store(con)
+    permissions.make_private(data)
+
+
+def _check_key(data: DataDir, lake_readable: bool, progress: Progress) -> None:
+    """Stop before anything is keyed when the key is not the one the lake in use was built
+    with (ingest/key_check.py)."""
+    if not lake_readable:
+        progress("key check: skipped, the lake in use cannot be read (the rebuilt one records it)")
+        return
+    try:
+        key_check.check(data.lake, data.identity, data.key_file, progress)
+    except key_check.KeyCheckFailed as error:
+        raise RefreshError(str(error)) from None
+
+
 def _corrupt_name(data: DataDir) -> Path:
     return data.lake.with_name(f"lake.corrupt-{_now():%Y%m%dT%H%M%S}.duckdb")
 
 
 def _stores(
-    data: DataDir, full: bool, progress: Progress, lake_readable: bool = True
+    data: DataDir, full: bool, progress: Progress, lake_readable: bool = True, new_key: bool = False
 ) -> tuple[IngestPaths, list[LandingFile]]:
     """Where this run's ingest writes, and the archived files it replays first.
 
@@ -320,7 +352,7 @@ def _stores(
             f"--full: {len(missing)} received file(s) missing from the archive {data.archive}"
             f" ({listed}); nothing was rebuilt and the lake in use is unchanged"
         )
-    paths = rebuild.prepare(data, records)
+    paths = rebuild.prepare(data, records, new_key)
     progress(
         f"full rebuild: replaying {len(replay)} archived file(s) into a new lake in"
         f" {data.rebuild_dir} (the lake in use stays until this refresh publishes)"

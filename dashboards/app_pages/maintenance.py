@@ -92,8 +92,14 @@ def survival_chart(curves: pd.DataFrame) -> go.Figure:
 
 def show_curves(concern: str) -> None:
     st.subheader("Maintenance-free over time", help=ui.definition("maintenance_free"))
+    scope = access.clinic_scope()
+    whose = (
+        "Chain-wide: every clinic's completed initial courses"
+        if scope is None
+        else f"Your clinics' ({', '.join(scope)}) completed initial courses only"
+    )
     st.caption(
-        "Chain-wide: every clinic's completed initial courses, estimated once per refresh "
+        f"{whose}, estimated once per refresh "
         "(the clinic chosen for the worklist below does not narrow these curves). "
         "Shaded: the 95 % band. A curve stops where fewer than 11 courses are still followed. "
         "Click a skin type in the legend to hide it, double-click to show it alone."

@@ -4,6 +4,10 @@
     formula as the marts: one implementation, written once as a dbt macro.
     Run as an on-run-end hook. DuckDB has SQL macros; another engine publishes nothing here (its
     marts are copied into a DuckDB warehouse, which gets them at that step).
+    The same hook publishes two table macros (macros/maintenance_need.sql):
+    marts.maintenance_need_within(clinic_ids) and marts.maintenance_need_summary_within(clinic_ids)
+    recompute the marts maintenance_need / maintenance_need_summary, with the marts' own SQL, over
+    the courses of a list of clinics, for a manager who may see only their clinics.
 -#}
 {% macro publish_statistics_functions() %}
     {{ return(adapter.dispatch('publish_statistics_functions')()) }}
@@ -25,4 +29,5 @@
         {{ skin_type_label('fitzpatrick') }};
     create or replace macro marts.sample_sd_from_sums(n, total, sum_of_squares) as
         {{ sample_sd_from_sums('n', 'total', 'sum_of_squares') }};
+    {{ publish_maintenance_need_macros() }}
 {% endmacro %}
