@@ -175,9 +175,11 @@ def sign_out_button(user: User) -> None:
     if st.sidebar.button("Sign out", icon=":material/logout:", key="sign_out"):
         record(audit.SIGN_OUT)
         authenticator = _authenticator(users.load(config.data_dir().users_file))
-        authenticator.logout(location="unrendered")
-        st.session_state.pop(SESSION_USER, None)
-        st.rerun()
+        authenticator.logout(location="unrendered")  # also deletes the sign-in cookie
+        st.session_state[SESSION_USER] = None
+        # No rerun: this run must end for the cookie's deletion to reach the browser.
+        st.info("You are signed out.", icon=":material/logout:")
+        st.stop()
 
 
 def current_user() -> User | None:

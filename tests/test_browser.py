@@ -26,7 +26,8 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from dashboards import navigation
 from tests.app_testing import TEST_PASSWORD, register
 from tests.test_dashboards import free_port, streamlit_health
-from toning.users import ADMIN
+from toning import audit
+from toning.users import ADMIN, MANAGER
 
 pytestmark = pytest.mark.browser
 
@@ -343,3 +344,60 @@ def test_the_data_quality_page_shows_the_latest_checks(dashboards, demo_warehous
     )
     assert first_metric_values(tab)[:2] == [f"{passed:,} of {checks:,}", f"{warnings:,}"]
     assert metric_values_by_label(tab)["Warnings"] == f"{warnings:,}"
+
+
+# --- Who sees what ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_tab(browser) -> Iterator[Page]:
+    """A tab of a browser profile of its own: no sign-in cookie."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    follow_streamlit_socket(tab)
+    yield tab
+    _STREAMLIT_SOCKETS.pop(tab, None)
+    context.close()
+
+
+def test_a_visitor_who_has_not_signed_in_sees_only_the_sign_in_form(fresh_tab, dashboards_url):
+    for page in NAVIGATION:
+        open_dashboard_page(fresh_tab, dashboards_url, page)
+        headings = fresh_tab.get_by_role("heading").all_inner_texts()
+        assert [text.strip() for text in headings] == ["Laser toning outcomes", "Sign in"]
+        assert sidebar_link_texts(fresh_tab) == []
+        assert first_metric_values(fresh_tab) == []
+        assert fresh_tab.get_by_test_id("stDataFrame").count() == 0
+
+
+def test_a_manager_sees_their_clinic_only_and_signs_out(
+    fresh_tab, dashboards_url, demo_warehouse, screenshots
+):
+    _, data = demo_warehouse
+    clinics = dict(published_rows(data, "select clinic_id, clinic_name from marts.dim_clinics"))
+    own = min(clinics)
+    others = [text for clinic, name in clinics.items() if clinic != own for text in (clinic, name)]
+    register(data, "browser-manager", MANAGER, (own,))
+    sign_in(fresh_tab, dashboards_url, "browser-manager", TEST_PASSWORD)
+    fresh_tab.get_by_role("heading", name="Overview", level=1).wait_for(state="visible")
+    titles = [text.splitlines()[-1].strip() for text in sidebar_link_texts(fresh_tab)]
+    assert titles == [page.title for page in navigation.pages_for(MANAGER)]
+    for page in navigation.pages_for(MANAGER):
+        open_dashboard_page(fresh_tab, dashboards_url, navigation_page(page.name))
+        shown = fresh_tab.get_by_test_id("stMain").inner_text()
+        assert not [text for text in others if text in shown], page.name
+        if page.name == "maintenance":  # the re-identified worklist, and its download
+            fit_viewport(fresh_tab)
+            fresh_tab.screenshot(path=screenshots / "maintenance-as-manager.png")
+            with fresh_tab.expect_download() as download:
+                fresh_tab.get_by_role("button", name="Download the worklist as CSV").click()
+            assert download.value.suggested_filename == f"maintenance_due_{own}.csv"
+            wait_for_app_run(fresh_tab)
+    manager_events = [e for e in audit.read(data.audit_log) if e["user"] == "browser-manager"]
+    kinds = {event["event"] for event in manager_events}
+    assert {audit.SIGN_IN, audit.PAGE, audit.REIDENTIFIED, audit.DOWNLOAD} <= kinds
+    fresh_tab.get_by_role("button", name="Sign out").click()
+    fresh_tab.get_by_text("You are signed out.").wait_for(state="visible")
+    open_dashboard_page(fresh_tab, dashboards_url, NAVIGATION[0])  # a reload: no cookie left
+    assert fresh_tab.get_by_role("heading", name="Sign in").is_visible()

@@ -67,15 +67,27 @@ def test_the_example_environment_and_the_crontab_line_agree_with_the_service():
     assert r"$(date +\%F)" in line  # cron reads a bare % as a newline
 
 
-def test_systemd_accepts_both_units(tmp_path):
+def test_the_dashboards_run_as_the_refreshs_user_on_localhost():
+    """They read the users file and the identity store, private to the user `toning`."""
+    service = unit("toning-dashboards.service")["Service"]
+    assert (service["User"], service["Type"], service["UMask"]) == ("toning", "simple", "0077")
+    command = service["ExecStart"].split()
+    assert command[:2] == [f"{INSTALLED}/.venv/bin/toning", "serve"]
+    assert "${TONING_DATA_DIR}" in command
+    assert command[command.index("--address") + 1] == "127.0.0.1"
+    assert service["ReadWritePaths"].split() == [example_environment()["TONING_DATA_DIR"]]
+
+
+def test_systemd_accepts_every_unit(tmp_path):
     """systemd's own parser, with the code's place made this checkout (it checks that the
     command exists); it exits 0 on unknown keys too, so any message fails the test."""
     assert shutil.which("systemd-analyze"), "systemd-analyze is installed on this machine kind"
-    for name in ("toning-refresh.service", "toning-refresh.timer"):
+    units = ("toning-refresh.service", "toning-refresh.timer", "toning-dashboards.service")
+    for name in units:
         text = (DEPLOY / name).read_text().replace(INSTALLED, str(REPO))
         (tmp_path / name).write_text(text)
     verified = subprocess.run(
-        ["systemd-analyze", "verify", "toning-refresh.service", "toning-refresh.timer"],
+        ["systemd-analyze", "verify", *units],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -4,6 +4,7 @@ and paths typed the way people type them (relative, `~`, spaces, quotes)."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -16,7 +17,7 @@ import pytest
 
 from tests.conftest import session_row
 from tests.test_dashboards import free_port, streamlit_health
-from toning import config
+from toning import config, users
 from toning.config import DataDir
 from toning.refresh import run_refresh
 
@@ -104,14 +105,15 @@ def test_make_demo_from_a_fresh_checkout_publishes_and_serves(tmp_path):
     shutil.copy(REPO_ROOT / "Makefile", checkout)  # the Makefile being tested, even uncommitted
     (checkout / ".venv").symlink_to(sys.prefix)  # `make setup`'s venv, without a reinstall
     port = free_port()
-    generate, refresh, serve = lines = demo_commands(checkout, port)
+    generate, refresh, demo_users, serve = lines = demo_commands(checkout, port)
     assert [shlex.split(line)[1:] for line in lines] == [
         ["generate", "--tier", "demo", "--out", "data/landing"],
         ["refresh", "--landing", "data/landing", "--data-dir", "data"],
+        ["users", "demo", "--data-dir", "data"],
         ["serve", "--data-dir", "data", "--port", str(port)],
     ]
 
-    for command in (generate, refresh):
+    for command in (generate, refresh, demo_users):
         done = subprocess.run(
             ["bash", "-c", command],
             cwd=checkout,
@@ -122,8 +124,15 @@ def test_make_demo_from_a_fresh_checkout_publishes_and_serves(tmp_path):
         )
         assert done.returncode == 0, done.stderr[-3000:]
         assert "Traceback" not in done.stderr
+        if command == refresh:
+            refresh_output = done.stderr
     data = checkout / "data"
-    assert "published" in done.stderr
+    # The demo's sign-ins, printed once: each works.
+    printed = dict(re.findall(r"^\s+(demo-\w+)\s+password (\S+)", done.stdout, re.MULTILINE))
+    registered = users.load(DataDir(data).users_file)
+    assert sorted(printed) == sorted(registered) == ["demo-admin", "demo-analyst", "demo-manager"]
+    assert all(registered[name].password_matches(printed[name]) for name in printed)
+    assert "published" in refresh_output
     assert count(data / "warehouse.duckdb", "select count(*) from marts.fct_sessions") > 10_000
     assert (data / "data_docs" / "index.html").is_file()
 

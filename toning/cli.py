@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -37,6 +39,28 @@ DataDirOption = Annotated[
 def _say(message: str) -> None:
     """Progress from the services: plain text (a path or a reason may contain brackets)."""
     console.print(f"[dim]{datetime.now():%H:%M:%S}[/dim] {escape(message)}")
+
+
+@contextmanager
+def _refresh_exit_codes(command: str, untouched: str) -> Iterator[None]:
+    """A refresh's (or a rotation's) ends as the scheduler reads them, each with one line:
+    75 another refresh is running, 1 failed, 130 interrupted; nothing published in any."""
+    from toning.refresh import RefreshError, RefreshLocked
+
+    try:
+        yield
+    except RefreshLocked as error:
+        # Not a failure: a scheduler retries later, and nothing of this attempt is recorded.
+        console.print(f"[bold yellow]{command} not started:[/bold yellow] {escape(str(error))}")
+        raise typer.Exit(EXIT_ANOTHER_REFRESH_RUNNING) from None
+    except RefreshError as error:
+        console.print(f"[bold red]{command} failed:[/bold red] {escape(str(error))}")
+        console.print(untouched)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print(f"[bold red]{command} interrupted[/bold red] (Ctrl+C): nothing published.")
+        console.print(untouched)
+        raise typer.Exit(130) from None
 
 
 @app.command()
@@ -91,13 +115,14 @@ def refresh(
     75 another refresh is running on this data folder (EX_TEMPFAIL: nothing done, retry later),
     130 interrupted (Ctrl+C).
     """
-    from toning.refresh import RefreshError, RefreshLocked, run_refresh
+    from toning.refresh import run_refresh
 
     try:
         kept = config.keep_versions(keep)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
-    try:
+    untouched = "The published warehouse and the lake were left as they were."
+    with _refresh_exit_codes("refresh", untouched):
         result = run_refresh(
             config.landing_dir(landing),
             config.data_dir(data_dir),
@@ -106,18 +131,6 @@ def refresh(
             keep=kept,
             accept_drop=accept_drop,
         )
-    except RefreshLocked as error:
-        # Not a failure: a scheduler retries later, and nothing of this attempt is recorded.
-        console.print(f"[bold yellow]refresh not started:[/bold yellow] {escape(str(error))}")
-        raise typer.Exit(EXIT_ANOTHER_REFRESH_RUNNING) from None
-    except RefreshError as error:
-        console.print(f"[bold red]refresh failed:[/bold red] {escape(str(error))}")
-        console.print("The previously published warehouse was left untouched.")
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        console.print("[bold red]refresh interrupted[/bold red] (Ctrl+C): nothing was published.")
-        console.print("The previously published warehouse and the lake were left untouched.")
-        raise typer.Exit(130) from None
     console.print(f"[green]refresh {result.run_id} published[/green] in {result.seconds:.1f} s")
 
 
@@ -153,21 +166,11 @@ def rotate_key(landing: LandingOption = None, data_dir: DataDirOption = None) ->
     The new key replaces the key file (back it up); kept versions are removed. Exit codes as
     for refresh: 0 published, 1 failed (nothing changed), 75 a refresh is running, 130 Ctrl+C.
     """
-    from toning.refresh import RefreshError, RefreshLocked
     from toning.rotate import rotate_key as rotate
 
-    try:
+    untouched = "The key, the lake and the published warehouse were left as they were."
+    with _refresh_exit_codes("rotate-key", untouched):
         result = rotate(config.landing_dir(landing), config.data_dir(data_dir), progress=_say)
-    except RefreshLocked as error:
-        console.print(f"[bold yellow]rotate-key not started:[/bold yellow] {escape(str(error))}")
-        raise typer.Exit(EXIT_ANOTHER_REFRESH_RUNNING) from None
-    except RefreshError as error:
-        console.print(f"[bold red]rotate-key failed:[/bold red] {escape(str(error))}")
-        console.print("The key, the lake and the published warehouse were left as they were.")
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        console.print("[bold red]rotate-key interrupted[/bold red] (Ctrl+C): nothing published.")
-        raise typer.Exit(130) from None
     console.print(f"[green]rotate-key: refresh {result.run_id} published[/green] under the new key")
 
 
@@ -184,12 +187,26 @@ def status(data_dir: DataDirOption = None) -> None:
 def serve(
     data_dir: DataDirOption = None,
     port: Annotated[int, typer.Option(help="Port to serve the dashboards on.")] = 8501,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Address to listen on, e.g. 127.0.0.1 behind a reverse proxy."),
+    ] = None,
 ) -> None:
-    """Serve the dashboards over the published warehouse."""
+    """Serve the dashboards over the published warehouse (sign-in required)."""
+    from toning.users import UsersError, load
+
     data = config.data_dir(data_dir)
     if not data.warehouse.exists():
         console.print(f"[yellow]No published warehouse at {data.warehouse} yet.[/yellow]")
         console.print("Run `toning refresh` first; the dashboards will say so until then.")
+    try:
+        if not load(data.users_file):
+            console.print(
+                "[yellow]No one can sign in yet:[/yellow] add users with "
+                "`toning users add NAME --role manager|analyst|admin`."
+            )
+    except UsersError as error:
+        console.print(f"[yellow]{escape(str(error))}[/yellow]")
     env = {**os.environ, config.DATA_DIR_ENV: str(data.root)}
     command = [
         sys.executable,
@@ -205,6 +222,7 @@ def serve(
         "false",
         "--client.toolbarMode",
         "viewer",
+        *(["--server.address", address] if address else []),
     ]
     console.print(f"Dashboards: [bold]http://localhost:{port}[/bold]  (Ctrl+C to stop)")
     console.file.flush()
