@@ -30,6 +30,7 @@ LOCKOUT_MINUTES = 15
 FAILED_SIGN_IN_DELAY_S = 1.0
 SESSION_USER = "toning_user"
 SESSION_FILTERS = "toning_page_filters"
+SESSION_AUTHENTICATOR = "toning_authenticator"
 # Re-identification is for the people who call patients back: a clinic's manager.
 MAY_REIDENTIFY = (MANAGER,)
 
@@ -108,6 +109,8 @@ def signed_in_user() -> User | None:
     """The signed-in user, or None after showing the sign-in form (the page stops there)."""
     registry = users.load(config.data_dir().users_file)
     authenticator = _authenticator(registry)
+    # One per run: its cookie component may be drawn only once (sign-out uses this one).
+    st.session_state[SESSION_AUTHENTICATOR] = authenticator
     name = (
         st.session_state.get("username") if st.session_state.get("authentication_status") else None
     )
@@ -174,7 +177,7 @@ def sign_out_button(user: User) -> None:
     st.sidebar.caption(f"Signed in as **{user.name}** ({user.role}, {scope})")
     if st.sidebar.button("Sign out", icon=":material/logout:", key="sign_out"):
         record(audit.SIGN_OUT)
-        authenticator = _authenticator(users.load(config.data_dir().users_file))
+        authenticator = st.session_state[SESSION_AUTHENTICATOR]
         authenticator.logout(location="unrendered")  # also deletes the sign-in cookie
         st.session_state[SESSION_USER] = None
         # No rerun: this run must end for the cookie's deletion to reach the browser.

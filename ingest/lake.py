@@ -122,18 +122,8 @@ def load_records(
     order, (loaded, duplicate). One statement for many files searches the stored rows once, not
     once per file. Must run inside the caller's transaction."""
     columns = raw_columns(feed)
-    content = [name for name in columns if not name.startswith("_") and name != "patient_key"]
     keyer.bind(con)
-    patient_key = (
-        f"{keyer.sql('clinic_id', 'patient_ref')} as patient_key"
-        if "patient_key" in columns
-        else None
-    )
-    select = ", ".join(
-        [f"cast({name} as {columns[name]}) as {name}" for name in content]
-        + ([patient_key] if patient_key else [])
-    )
-    hashed = content + (["patient_key"] if patient_key else [])
+    select, hashed = _stored_values(columns, keyer)
     con.register("incoming", _numbered_batches(batches))
     try:
         con.execute(
@@ -172,6 +162,17 @@ def load_records(
     }
     con.execute("drop table staged")
     return [counted.get(number, (0, 0)) for number in range(len(batches))]
+
+
+def _stored_values(columns: dict[str, str], keyer: PatientKeyer) -> tuple[str, list[str]]:
+    """The select list typing a feed's stored columns (and keying its patients), and the
+    columns its row hash covers."""
+    content = [name for name in columns if not name.startswith("_") and name != "patient_key"]
+    typed = [f"cast({name} as {columns[name]}) as {name}" for name in content]
+    if "patient_key" not in columns:
+        return ", ".join(typed), content
+    patient_key = f"{keyer.sql('clinic_id', 'patient_ref')} as patient_key"
+    return ", ".join([*typed, patient_key]), [*content, "patient_key"]
 
 
 def _numbered_batches(batches: list[tuple[pa.Table, str]]) -> pa.Table:

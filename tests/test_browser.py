@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Browser, Page, WebSocket, expect, sync_playwright
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from dashboards import navigation
+from dashboards import access, navigation
 from tests.app_testing import TEST_PASSWORD, register
 from tests.test_dashboards import free_port, streamlit_health
 from toning import audit
@@ -195,6 +195,13 @@ def sign_in(tab: Page, base_url: str, name: str, password: str) -> None:
     with _STREAMLIT_SOCKETS[tab].expect_event("framereceived", predicate=is_script_finished):
         tab.get_by_role("button", name="Sign in").click()
     wait_for_app_run(tab)
+    # The sign-in cookie is set by a component in its own frame, a moment after the run: a
+    # page opened by its address before that would be a new session, not signed in.
+    for _ in range(TIMEOUT_MS // 100):
+        if any(cookie["name"] == access.COOKIE_NAME for cookie in tab.context.cookies()):
+            return
+        tab.wait_for_timeout(100)
+    pytest.fail("the sign-in cookie was never set")
 
 
 def fit_viewport(tab: Page) -> None:
@@ -260,7 +267,7 @@ def tab(browser, dashboards_url) -> Iterator[Page]:
     tab = context.new_page()
     follow_streamlit_socket(tab)
     sign_in(tab, dashboards_url, BROWSER_USER, TEST_PASSWORD)
-    tab.get_by_role("heading", name=NAVIGATION[0].title, level=1).wait_for(state="visible")
+    tab.get_by_role("heading", name=NAVIGATION[0].title, level=1).first.wait_for(state="visible")
     yield tab
     _STREAMLIT_SOCKETS.pop(tab, None)
     context.close()
@@ -380,11 +387,12 @@ def test_a_manager_sees_their_clinic_only_and_signs_out(
     others = [text for clinic, name in clinics.items() if clinic != own for text in (clinic, name)]
     register(data, "browser-manager", MANAGER, (own,))
     sign_in(fresh_tab, dashboards_url, "browser-manager", TEST_PASSWORD)
-    fresh_tab.get_by_role("heading", name="Overview", level=1).wait_for(state="visible")
+    fresh_tab.get_by_role("heading", name="Overview", level=1).first.wait_for(state="visible")
     titles = [text.splitlines()[-1].strip() for text in sidebar_link_texts(fresh_tab)]
     assert titles == [page.title for page in navigation.pages_for(MANAGER)]
     for page in navigation.pages_for(MANAGER):
         open_dashboard_page(fresh_tab, dashboards_url, navigation_page(page.name))
+        assert page_shown_in_sidebar(fresh_tab) == page.title  # signed in, on that page
         shown = fresh_tab.get_by_test_id("stMain").inner_text()
         assert not [text for text in others if text in shown], page.name
         if page.name == "maintenance":  # the re-identified worklist, and its download
@@ -398,6 +406,7 @@ def test_a_manager_sees_their_clinic_only_and_signs_out(
     kinds = {event["event"] for event in manager_events}
     assert {audit.SIGN_IN, audit.PAGE, audit.REIDENTIFIED, audit.DOWNLOAD} <= kinds
     fresh_tab.get_by_role("button", name="Sign out").click()
-    fresh_tab.get_by_text("You are signed out.").wait_for(state="visible")
+    fresh_tab.get_by_role("heading", name="Sign in").wait_for(state="visible")
     open_dashboard_page(fresh_tab, dashboards_url, NAVIGATION[0])  # a reload: no cookie left
     assert fresh_tab.get_by_role("heading", name="Sign in").is_visible()
+    assert access.COOKIE_NAME not in [cookie["name"] for cookie in fresh_tab.context.cookies()]

@@ -125,13 +125,7 @@ def run_refresh(
         run_id = new_run_id()
         stages = StageClock()
         with refresh_lock(data):
-            if recovered := rebuild.recover(data):
-                progress(f"full rebuild: {recovered}")
-            if refused := permissions.refusal(data):
-                raise RefreshError(refused)
-            permissions.create_private_folder(data.archive)
-            lake_readable = _start_run(data, run_id, full, progress)
-            _make_stores_private(data)
+            lake_readable = _open_run(data, run_id, full, progress)
             run.recorded = True  # from here on, the run's own row carries its alert
             try:
                 if new_key:
@@ -161,12 +155,7 @@ def run_refresh(
             _record_run_end(data, run_id, "published", started, summary=summary, stages=stages)
             alerts.after_run(data, run_id, progress)
     return RefreshResult(
-        run_id,
-        summary,
-        dbt.elapsed_s,
-        time.monotonic() - started,
-        data.warehouse,
-        docs,
+        run_id, summary, dbt.elapsed_s, time.monotonic() - started, data.warehouse, docs
     )
 
 
@@ -305,6 +294,19 @@ def _start_run(data: DataDir, run_id: str, full: bool, progress: Progress) -> bo
             raise RefreshError(problem.message) from None
         progress(f"full rebuild without the lake in use, which cannot be opened: {problem.reason}")
         return False
+
+
+def _open_run(data: DataDir, run_id: str, full: bool, progress: Progress) -> bool:
+    """Under the lock: finish a --full cut short, refuse a data folder open to others, record
+    the run's start, and make the stores private. Whether the lake in use can be read."""
+    if recovered := rebuild.recover(data):
+        progress(f"full rebuild: {recovered}")
+    if refused := permissions.refusal(data):
+        raise RefreshError(refused)
+    permissions.create_private_folder(data.archive)
+    lake_readable = _start_run(data, run_id, full, progress)
+    _make_stores_private(data)
+    return lake_readable
 
 
 def _make_stores_private(data: DataDir) -> None:
