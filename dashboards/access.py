@@ -31,6 +31,7 @@ FAILED_SIGN_IN_DELAY_S = 1.0
 SESSION_USER = "toning_user"
 SESSION_FILTERS = "toning_page_filters"
 SESSION_AUTHENTICATOR = "toning_authenticator"
+SESSION_LAST_VIEW = "toning_last_page_view"
 # Re-identification is for the people who call patients back: a clinic's manager.
 MAY_REIDENTIFY = (MANAGER,)
 
@@ -233,5 +234,9 @@ def note_filters(filters: object) -> None:
 
 
 def record_page(title: str) -> None:
-    filters = st.session_state.pop(SESSION_FILTERS, None)
-    record(audit.PAGE, page=title, filters=filters)
+    """A page view with its filters; a rerun showing the same page with the same filters (a
+    component reporting back, a chart redrawn) is the same view, recorded once."""
+    view = {"page": title, "filters": st.session_state.pop(SESSION_FILTERS, None)}
+    if st.session_state.get(SESSION_LAST_VIEW) != view:
+        st.session_state[SESSION_LAST_VIEW] = view
+        record(audit.PAGE, **view)

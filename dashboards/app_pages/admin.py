@@ -14,7 +14,12 @@ st.caption(
 )
 with ui.page_data():
     users = data.dashboard_users()
-st.dataframe(users, hide_index=True, width="stretch")
+st.dataframe(
+    users,
+    hide_index=True,
+    width="stretch",
+    column_config={"name": "Name", "role": "Role", "clinics": "Clinics"},
+)
 
 st.subheader("Audit log")
 st.caption(
@@ -39,5 +44,11 @@ ui.table(
     shown,
     "these audit events",
     "audit_log.csv",
-    column_config={"at": st.column_config.DatetimeColumn("At (UTC)", format="YYYY-MM-DD HH:mm:ss")},
+    column_config={
+        "at": st.column_config.DatetimeColumn("At (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "event": "Event",
+        "user": "User",
+        "role": "Role",
+        "details": st.column_config.TextColumn("Details", width="large"),
+    },
 )
