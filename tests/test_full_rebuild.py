@@ -181,20 +181,7 @@ def test_a_swap_cut_short_between_its_two_renames_is_finished_at_the_next_start(
         con.execute("insert into ops.refresh_runs (run_id, status) values ('full', 'running')")
     rebuilt = {paths.lake.stat().st_ino, paths.identity.stat().st_ino}
 
-    renames = []
-
-    def crash_on_the_second_rename(source, target):
-        if renames:
-            raise KeyboardInterrupt  # the process dies between the two renames
-        renames.append(target)
-        os.rename(source, target)
-
-    monkeypatch.setattr(rebuild.os, "replace", crash_on_the_second_rename)
-    with pytest.raises(KeyboardInterrupt):
-        rebuild.commit(data)
-    rebuild.discard(data)  # what the failing run does: a committed rebuild is kept
-    monkeypatch.undo()
-    assert renames == [data.identity]
+    assert commit_cut_after_one_rename(data, monkeypatch) == [data.identity]
 
     assert rebuild.recover(data).startswith("finished swapping in")
     assert {data.lake.stat().st_ino, data.identity.stat().st_ino} == rebuilt
@@ -203,3 +190,22 @@ def test_a_swap_cut_short_between_its_two_renames_is_finished_at_the_next_start(
         runs = con.execute("select run_id from ops.refresh_runs order by run_id").fetchall()
     assert runs == [("full",), ("old",)]  # the new lake, with the old one's history
     assert rebuild.recover(data) is None
+
+
+def commit_cut_after_one_rename(data: DataDir, monkeypatch) -> list[Path]:
+    """A --full's commit whose process dies after the first of its renames, then the failing
+    run's clean-up (a committed rebuild is kept); the targets renamed."""
+    renames = []
+
+    def crash_on_the_second_rename(source, target):
+        if renames:
+            raise KeyboardInterrupt  # the process dies between two renames
+        renames.append(target)
+        os.rename(source, target)
+
+    monkeypatch.setattr(rebuild.os, "replace", crash_on_the_second_rename)
+    with pytest.raises(KeyboardInterrupt):
+        rebuild.commit(data)
+    rebuild.discard(data)
+    monkeypatch.undo()
+    return renames

@@ -21,6 +21,7 @@ from ingest import key_check, lake
 from ingest.landing import archive_path
 from ingest.pseudonymise import SECRET_ENV, PatientKeyer
 from synthetic import generate_landing
+from tests.test_full_rebuild import commit_cut_after_one_rename
 from toning import permissions, rebuild, versions
 from toning.config import DataDir
 from toning.refresh import RefreshError, run_refresh
@@ -419,19 +420,7 @@ def test_a_rotation_cut_short_in_its_swap_is_finished_with_its_key_at_the_next_s
     new_key = paths.key_file.read_text()
     assert paths.key_file.parent == data.rebuild_dir and mode(paths.key_file) == 0o600
 
-    renames = []
-
-    def crash_on_the_second_rename(source, target):
-        if renames:
-            raise KeyboardInterrupt  # the process dies between two renames
-        renames.append(target)
-        os.rename(source, target)
-
-    monkeypatch.setattr(rebuild.os, "replace", crash_on_the_second_rename)
-    with pytest.raises(KeyboardInterrupt):
-        rebuild.commit(data)
-    rebuild.discard(data)  # what the failing run does: a committed rebuild is kept
-    monkeypatch.undo()
+    commit_cut_after_one_rename(data, monkeypatch)
     assert data.key_file.read_text() == "the old key"  # the lake in use is the old one yet
 
     assert rebuild.recover(data).startswith("finished swapping in")
