@@ -25,7 +25,6 @@ import streamlit as st
 from dashboards import access, navigation
 from dashboards.disclosure import SMALLEST_SHOWN, Disclosure, suppress
 from toning import audit, config, users
-from toning.users import ADMIN
 
 CACHE_ENTRIES = 512
 T = TypeVar("T")
@@ -1571,7 +1570,7 @@ def open_fatal_findings() -> pd.DataFrame:
 
 def dashboard_users() -> pd.DataFrame:
     """Who may sign in: name, role and a manager's clinics (never a password hash)."""
-    access.require((ADMIN,), "The users list")
+    access.require((users.ADMIN,), "The users list")
     registry = users.load(config.data_dir().users_file)
     return pd.DataFrame(
         [
@@ -1584,7 +1583,7 @@ def dashboard_users() -> pd.DataFrame:
 
 def audit_events() -> pd.DataFrame:
     """The audit log, newest first: when, which event, by whom, and its details as text."""
-    access.require((ADMIN,), "The audit log")
+    access.require((users.ADMIN,), "The audit log")
     events = audit.read(config.data_dir().audit_log)
     columns = ["at", "event", "user", "role", "details"]
     rows = [

@@ -10,6 +10,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from dashboards import access, navigation
+from dashboards.data import READ_ONLY
 from toning import config, users
 from toning.config import DataDir
 from toning.users import ADMIN
@@ -19,8 +20,6 @@ PAGE_FILES = [page.script for page in navigation.PAGES]
 # The pages over the published warehouse (the admin page reads the users file and audit log).
 WAREHOUSE_PAGES = [page for page in PAGE_FILES if page != "app_pages/admin.py"]
 TEST_PASSWORD = "a-test-password"
-# The dashboards' own connection settings: one process may not open a file two ways at once.
-READ_ONLY = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 
 def signed_in(
@@ -52,6 +51,7 @@ def open_page(page_file: str, timeout: float = 60, **user) -> AppTest:
 
 def published_frame(data: DataDir, sql: str, params: list | None = None) -> pd.DataFrame:
     """The published warehouse read exactly, as an analyst reads it."""
+    # The dashboards' own settings: one process may not open a file two ways at once.
     with duckdb.connect(str(data.warehouse), read_only=True, config=READ_ONLY) as con:
         return con.execute(sql, params or []).df()
 
