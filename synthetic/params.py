@@ -29,6 +29,8 @@ class Tier:
 TIERS: dict[str, Tier] = {
     "tiny": Tier("tiny", clinics=2, patients=160, dirty_clinics=2),
     "demo": Tier("demo", clinics=3, patients=2_200, dirty_clinics=3),
+    # large enough that the planted dose-response effects stand out of their noise (tests)
+    "evidence": Tier("evidence", clinics=12, patients=30_000, dirty_clinics=3),
     "1m": Tier("1m", clinics=60, patients=146_000, dirty_clinics=6),
     "10m": Tier("10m", clinics=600, patients=1_460_000, dirty_clinics=12),
 }

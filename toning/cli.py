@@ -65,7 +65,9 @@ def _refresh_exit_codes(command: str, untouched: str) -> Iterator[None]:
 
 @app.command()
 def generate(
-    tier: Annotated[str, typer.Option(help="demo, 1m or 10m (also tiny, for tests).")] = "demo",
+    tier: Annotated[
+        str, typer.Option(help="demo, 1m or 10m (also tiny and evidence, for tests).")
+    ] = "demo",
     out: Annotated[Path | None, typer.Option(help="Landing folder to write into.")] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 42,
     as_of: Annotated[

@@ -205,13 +205,14 @@ select * from final
         {{ maintenance_need_summary_sql('marts.maintenance_need_within(clinic_ids)') }};
 {% endmacro %}
 
-{#- schema.table of a model for a published macro to read (no database: the published file
+{#- schema.table of a model or seed for a published macro to read (no database: the published file
     is renamed); a build error unless the model is materialised as a table. -#}
 {% macro _published_table(model_name) %}
     {%- if execute -%}
         {%- for node in graph.nodes.values()
-            if node.resource_type == 'model' and node.name == model_name -%}
-            {%- if node.config.materialized not in ('table', 'incremental') -%}
+            if node.resource_type in ('model', 'seed') and node.name == model_name -%}
+            {%- if node.resource_type == 'model'
+                and node.config.materialized not in ('table', 'incremental') -%}
                 {{ exceptions.raise_compiler_error(
                     model_name ~ ' is materialised as ' ~ node.config.materialized
                     ~ ': the published table macros can only read tables'

@@ -1,6 +1,7 @@
 -- One row per completed, non-voided session, with its course, its fluence plausibility
--- (int_sessions_fluence_checked) and its side-effect flags (int_sessions_ae_flagged). Orphans
--- (a session whose patient, clinic, provider or device has not arrived) are kept.
+-- (int_sessions_fluence_checked), its fluence and interval bands (macros/dose_response.sql)
+-- and its side-effect flags (int_sessions_ae_flagged). Orphans (a session whose patient,
+-- clinic, provider or device has not arrived) are kept.
 with
 
 sessions as (
@@ -53,6 +54,12 @@ final as (
         fluence_checks.fluence_range_min_j_cm2,
         fluence_checks.fluence_range_max_j_cm2,
         coalesce(fluence_checks.fluence_out_of_range, false) as fluence_out_of_range,
+        {{ fluence_band(
+            'sessions.fluence_j_cm2',
+            'fluence_checks.fluence_range_min_j_cm2',
+            'fluence_checks.fluence_range_max_j_cm2'
+        ) }} as fluence_band,
+        {{ interval_band('sessions.interval_days') }} as interval_band,
         sessions.spot_size_mm,
         sessions.rep_rate_hz,
         sessions.passes,
