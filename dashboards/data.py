@@ -23,7 +23,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import access, navigation
-from dashboards.disclosure import SMALLEST_SHOWN, Disclosure, suppress
+from dashboards.disclosure import COMPLEMENT, SMALL, SMALLEST_SHOWN, Disclosure, suppress
 from toning import audit, config, users
 
 CACHE_ENTRIES = 512
@@ -1166,50 +1166,44 @@ def adverse_events_by(filters: Filters, breakdown: str) -> pd.DataFrame:
     return suppress(adverse_events_by_exact(filters, breakdown), AE_BREAKDOWN_DISCLOSURE)
 
 
-FLUENCE_BANDS = (
-    "below range",
-    "lower half of range",
-    "upper half of range",
-    "above range",
-    "no reference range",
-    "no fluence recorded",
-)
-
-
 def ae_by_fluence_band_exact(filters: Filters) -> pd.DataFrame:
-    """Per laser type and fluence band (where the session's fluence lies in the plausible
-    range for its laser type and skin type, fluence_range_min/max on fct_sessions, bounds
-    inclusive as for fluence_out_of_range): sessions and the AE session rate (Wilson 95 % CI)."""
+    """Per laser type and fluence band (fct_sessions.fluence_band: where the session's fluence
+    lies in the plausible range for its laser type and skin type, bounds inclusive as for
+    fluence_out_of_range; named and ordered by reference.dose_response_bands), then the sessions
+    without a band: 'no reference range', 'no fluence recorded'. Sessions and the AE session
+    rate (Wilson 95 % CI)."""
     where, params = session_filter(filters)
     sql = f"""
-        with banded as (
+        with
+        bands as (
+            select band, band_order, band_label
+            from reference.dose_response_bands
+            where factor = 'fluence'
+        ),
+        banded as (
             select
-                *,
+                sessions.* exclude (fluence_band),
                 case
-                    when fluence_j_cm2 is null then 'no fluence recorded'
-                    when fluence_range_min_j_cm2 is null or fluence_range_max_j_cm2 is null
-                        then 'no reference range'
-                    when fluence_j_cm2 < fluence_range_min_j_cm2 then 'below range'
-                    when fluence_j_cm2 > fluence_range_max_j_cm2 then 'above range'
-                    when fluence_j_cm2
-                        < (fluence_range_min_j_cm2 + fluence_range_max_j_cm2) / 2
-                        then 'lower half of range'
-                    else 'upper half of range'
-                end as fluence_band
-            from marts.fct_sessions
+                    when sessions.fluence_j_cm2 is null then 'no fluence recorded'
+                    when sessions.fluence_band is null then 'no reference range'
+                    else bands.band_label
+                end as fluence_band,
+                bands.band_order
+            from marts.fct_sessions as sessions
+            left join bands on sessions.fluence_band = bands.band
             where {where}
         ),
         counts as (
-            select coalesce(laser_type, 'unknown') as laser_type, fluence_band,
+            select coalesce(laser_type, 'unknown') as laser_type, fluence_band, band_order,
                 {SESSION_COUNTS_SQL}
             from banded
             group by all
         )
-        select *, {SESSION_RATES_SQL}
+        select * exclude (band_order), {SESSION_RATES_SQL}
         from counts
-        order by laser_type, array_position(?, fluence_band)
+        order by laser_type, band_order nulls last, fluence_band = 'no fluence recorded'
     """
-    return read(sql, (*params, list(FLUENCE_BANDS)))
+    return read(sql, params)
 
 
 def ae_by_fluence_band(filters: Filters) -> pd.DataFrame:
@@ -1547,6 +1541,336 @@ def consultation_funnel(filters: Filters) -> pd.DataFrame:
     return suppress(consultation_funnel_exact(filters), CONSULTATION_FUNNEL_DISCLOSURE).drop(
         columns="level"
     )
+
+
+# --- Consultation aid --------------------------------------------------------------------------
+# What similar patients of this chain experienced, for a provider to tell a patient at the
+# consultation: the consultation marts of the user's clinics (chain-wide, or recomputed over a
+# manager's clinics by the marts' own SQL), suppressed. dashboards/consultation_words.py words
+# them.
+
+CONSULTATION_SKIN_TYPES = SKIN_TYPES[:6]  # I-VI, as the provider assesses the patient
+
+
+@dataclass(frozen=True)
+class Consultation:
+    """What the provider chose: the patient's skin type and primary concern, the laser type
+    ('ALL': any), and optionally the planned fluence (J/cm²) and interval (days)."""
+
+    skin_type: str
+    concern: str
+    laser_type: str = ALL
+    planned_fluence: float | None = None
+    planned_interval: int | None = None
+
+
+@dataclass(frozen=True)
+class ConsultationMarts:
+    """The consultation marts as the signed-in user may see them, and their parameters."""
+
+    expected: str
+    dose_response: str
+    comfort: str
+    within: tuple
+
+
+def _consultation_marts() -> ConsultationMarts:
+    """Chain-wide marts for analysts and admins; for a manager, the same marts recomputed over
+    their clinics alone (the published table macros `marts.*_within(clinic_ids)`)."""
+    scope = access.clinic_scope()
+    if scope is None:
+        return ConsultationMarts(
+            "marts.expected_course_outcomes",
+            "marts.safety_dose_response",
+            "marts.comfort_by_numbing_cream",
+            (),
+        )
+    return ConsultationMarts(
+        "marts.expected_course_outcomes_within(?)",
+        "marts.safety_dose_response_within(?)",
+        "marts.comfort_by_numbing_cream_within(?)",
+        (list(scope),),
+    )
+
+
+def consultation_options() -> tuple[list[str], list[str]]:
+    """The primary concerns and laser types the expectations have ('ALL', any laser type,
+    first); none before the first finished course."""
+    marts = _consultation_marts()
+    cells = read(f"select distinct primary_concern, laser_type from {marts.expected}", marts.within)
+    concerns = sorted(cells["primary_concern"].dropna().unique())
+    laser_types = sorted(
+        cells["laser_type"].dropna().unique(), key=lambda kind: (kind != ALL, kind)
+    )
+    return concerns, laser_types
+
+
+# Each figure of expected_course_outcomes -> (its columns, the count it rests on, the counts it
+# would give back). Completion gives back both the completed and the dropped-out courses.
+EXPECTED_FIGURES = {
+    "completion_rate": (
+        ("completion_rate", "completion_rate_ci_low", "completion_rate_ci_high"),
+        "courses",
+        ("courses_completed", "courses_dropped_out"),
+    ),
+    "sessions_to_completion": (
+        tuple(f"sessions_to_completion_{q}" for q in ("median", "p25", "p75")),
+        "courses_completed",
+        (),
+    ),
+    "response_rate": (
+        ("response_rate", "response_rate_ci_low", "response_rate_ci_high"),
+        "courses_measured",
+        ("responders",),
+    ),
+    "course_ae_rate": (
+        ("course_ae_rate", "course_ae_rate_ci_low", "course_ae_rate_ci_high"),
+        "courses",
+        ("courses_with_ae",),
+    ),
+    "course_pigmentary_rate": (
+        (
+            "course_pigmentary_rate",
+            "course_pigmentary_rate_ci_low",
+            "course_pigmentary_rate_ci_high",
+        ),
+        "courses",
+        ("courses_with_pigmentary_ae",),
+    ),
+}
+EXPECTED_DISCLOSURE = Disclosure(
+    counts=(
+        "courses",
+        "courses_completed",
+        "courses_dropped_out",
+        "courses_measured",
+        "responders",
+        "courses_with_ae",
+        "courses_with_pigmentary_ae",
+    ),
+    rates={column: base for columns, base, _ in EXPECTED_FIGURES.values() for column in columns},
+    numerators={
+        column: parts for columns, _, parts in EXPECTED_FIGURES.values() for column in columns
+    },
+    # A skin type and concern's laser types add up to its 'ALL' laser types row.
+    within=("skin_type", "primary_concern"),
+)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """One cell of expected_course_outcomes as the user may see it (`shown`, suppressed; the
+    need for maintenance as on the Maintenance page), and the figures the mart does not give
+    because they rest on too few courses (`withheld`: EXPECTED_FIGURES' names, need_by_12m).
+    Its completed and dropped-out courses add up to its finished courses: a page shows
+    neither (with the finished ones, one gives the other back); they only hide the completion
+    rate where one is small."""
+
+    shown: pd.Series
+    withheld: frozenset[str]
+
+
+def expected_outcomes(skin_type: str, concern: str, laser_type: str) -> Expected | None:
+    """What similar patients experienced (expected_course_outcomes of the user's clinics), with
+    the concern's instrument and its responder rule; None where the record has no finished
+    course of this skin type, concern and laser type. Every cell is suppressed together, so
+    that switching laser type cannot show a cell that another view hides."""
+    marts = _consultation_marts()
+    exact = read(
+        f"""
+        select
+            expected.*,
+            expected.courses - expected.courses_completed as courses_dropped_out,
+            instruments.instrument_name,
+            instruments.responder_rule,
+            instruments.responder_threshold
+        from {marts.expected} as expected
+        left join reference.instruments as instruments
+            on expected.instrument = instruments.instrument
+        order by expected.skin_type, expected.primary_concern, expected.laser_type
+        """,
+        marts.within,
+    )
+    cell = exact.index[
+        (exact["skin_type"] == skin_type)
+        & (exact["primary_concern"] == concern)
+        & (exact["laser_type"] == laser_type)
+    ]
+    if cell.empty:
+        return None
+    exact_row = exact.loc[cell[0]]
+    withheld = {
+        name for name, (columns, _, _) in EXPECTED_FIGURES.items() if pd.isna(exact_row[columns[0]])
+    }
+    if pd.isna(exact_row["need_by_12m"]):
+        withheld.add("need_by_12m")
+    shown = suppress(exact, EXPECTED_DISCLOSURE).loc[cell[0]].copy()
+    # The need for maintenance is the Maintenance page's figure (one for all laser types),
+    # suppressed as that page suppresses it.
+    need = maintenance_need_by(concern)
+    need = need[need["skin_type"] == skin_type]
+    shown["maintenance_courses"] = need["courses"].iloc[0] if len(need) else "0"
+    if need.empty or "need_by_12m" in withheld:
+        shown["need_by_12m"] = float("nan")
+    else:
+        shown["need_by_12m"] = need["need_by_12m"].iloc[0]
+    return Expected(shown, frozenset(withheld))
+
+
+COMFORT_DISCLOSURE = Disclosure(
+    counts=("sessions_with_cream", "sessions_without_cream"),
+    rates={
+        "mean_pain_with_cream": "sessions_with_cream",
+        "mean_pain_without_cream": "sessions_without_cream",
+        "pain_difference": "sessions_with_cream",
+        "pain_difference_ci_low": "sessions_with_cream",
+        "pain_difference_ci_high": "sessions_with_cream",
+    },
+    numerators={
+        difference: ("sessions_without_cream",)
+        for difference in ("pain_difference", "pain_difference_ci_low", "pain_difference_ci_high")
+    },
+    # A skin type's laser types add up to its 'ALL' laser types row.
+    within=("skin_type",),
+)
+
+
+def comfort(skin_type: str, laser_type: str) -> pd.Series | None:
+    """Pain after a session with and without numbing cream (comfort_by_numbing_cream of the
+    user's clinics) for this skin type and laser type ('ALL': any), suppressed; None where no
+    session of theirs was scored."""
+    marts = _consultation_marts()
+    exact = read(
+        f"""
+        select laser_type, skin_type, sessions_with_cream, mean_pain_with_cream,
+            sessions_without_cream, mean_pain_without_cream, pain_difference,
+            pain_difference_ci_low, pain_difference_ci_high
+        from {marts.comfort}
+        order by skin_type, laser_type
+        """,
+        marts.within,
+    )
+    shown = suppress(exact, COMFORT_DISCLOSURE)
+    cell = shown[(shown["skin_type"] == skin_type) & (shown["laser_type"] == laser_type)]
+    return None if cell.empty else cell.iloc[0]
+
+
+CONTRAINDICATION_COUNTS = ("consultations", "decided_proceed", "decided_defer", "decided_decline")
+CONTRAINDICATION_SUMS = ", ".join(
+    f"cast(sum({count}) as bigint) as {count}" for count in CONTRAINDICATION_COUNTS
+)
+
+
+def contraindications_recorded(skin_type: str, concern: str) -> pd.DataFrame:
+    """The contraindications recorded at consultations of patients of this skin type and
+    concern in the user's clinics (consultation_contraindications summed over them), with what
+    was decided; contraindications first, most frequent first, 'none recorded' last. The three
+    decisions add up to the consultations, so a row's counts are suppressed together."""
+    where, params = Filters().where(clinic="clinic_id")
+    exact = read(
+        f"""
+        select
+            contraindication,
+            contraindication_label,
+            {CONTRAINDICATION_SUMS}
+        from marts.consultation_contraindications
+        where skin_type = ? and primary_concern = ? and {where}
+        group by contraindication, contraindication_label
+        order by contraindication = 'none', consultations desc, contraindication_label
+        """,
+        (skin_type, concern, *params),
+    )
+    return _suppressed_per_row(exact, "contraindication", CONTRAINDICATION_COUNTS)
+
+
+def _suppressed_per_row(frame: pd.DataFrame, key: str, counts: tuple[str, ...]) -> pd.DataFrame:
+    """A frame whose counts add up within each row (a total and its parts), suppressed row by
+    row: a row's single small count is complemented by its next smallest."""
+    if frame.empty:
+        return frame.astype({count: "object" for count in counts})
+    long = frame.melt(id_vars=[key], value_vars=list(counts), var_name="count", value_name="n")
+    shown = suppress(long, Disclosure(counts=("n",), within=(key,)))
+    wide = shown.pivot(index=key, columns="count", values="n")[list(counts)].reset_index()
+    return frame.drop(columns=list(counts)).merge(wide, on=key, how="left")
+
+
+DOSE_RESPONSE_FIGURES = tuple(
+    f"{figure}{bound}"
+    for figure in ("pigmentary_rate", "odds_ratio")
+    for bound in ("", "_ci_low", "_ci_high")
+)
+DOSE_RESPONSE_DISCLOSURE = Disclosure(
+    counts=("sessions", "sessions_with_pigmentary_ae"),
+    rates={figure: "sessions" for figure in DOSE_RESPONSE_FIGURES},
+    # An odds ratio gives the band's events back as its rate does.
+    numerators={figure: ("sessions_with_pigmentary_ae",) for figure in DOSE_RESPONSE_FIGURES},
+    # A factor's bands add up to its sessions.
+    within=("laser_type", "skin_type", "factor"),
+)
+DOSE_RESPONSE_GROUP = ["laser_type", "skin_type", "factor"]
+
+
+def dose_response_bands(laser_type: str, skin_type: str) -> pd.DataFrame:
+    """The fluence and interval bands of one laser type and skin type ('ALL': pooled) in
+    safety_dose_response of the user's clinics: sessions, pigmentary rate, the odds ratio
+    against the reference band, whether the risk is raised, and the reference band's label;
+    suppressed (every cell together). An odds ratio gives back the reference band's events as
+    well as its own, so it is left out where either is hidden; the reference band's own is 1
+    by definition."""
+    marts = _consultation_marts()
+    exact = read(
+        f"""
+        select
+            dose.laser_type, dose.skin_type, dose.factor, dose.band, dose.band_label,
+            dose.is_reference, reference.band_label as reference_label,
+            dose.sessions, dose.sessions_with_pigmentary_ae,
+            {", ".join(f"dose.{figure}" for figure in DOSE_RESPONSE_FIGURES)},
+            dose.is_raised_risk
+        from {marts.dose_response} as dose
+        left join reference.dose_response_bands as reference
+            on dose.factor = reference.factor and dose.reference_band = reference.band
+        order by dose.laser_type, dose.skin_type, dose.factor, dose.band_order
+        """,
+        marts.within,
+    )
+    shown = suppress(exact, DOSE_RESPONSE_DISCLOSURE)
+    hidden = shown.assign(hidden=shown["sessions_with_pigmentary_ae"].isin([SMALL, COMPLEMENT]))
+    reference_hidden = hidden[hidden["is_reference"]][[*DOSE_RESPONSE_GROUP, "hidden"]]
+    flags = shown[DOSE_RESPONSE_GROUP].merge(reference_hidden, on=DOSE_RESPONSE_GROUP, how="left")
+    odds_ratios = ["odds_ratio", "odds_ratio_ci_low", "odds_ratio_ci_high"]
+    shown.loc[flags["hidden"].eq(True).to_numpy(), odds_ratios] = float("nan")
+    shown.loc[shown["is_reference"], "odds_ratio"] = 1.0
+    chosen = (shown["laser_type"] == laser_type) & (shown["skin_type"] == skin_type)
+    return shown[chosen].reset_index(drop=True)
+
+
+def planned_band(factor: str, value: float, laser_type: str, skin_type: str) -> dict | None:
+    """The band (code and label) a planned fluence (J/cm²) or interval (days) falls in, by the
+    published rule (marts.fluence_band over the laser type and skin type's plausible range,
+    marts.interval_band); None where there is no range to place a fluence in."""
+    if factor == "fluence":
+        planned = """
+            select marts.fluence_band(?, fluence_min_j_cm2, fluence_max_j_cm2) as band
+            from reference.laser_fluence_ranges
+            where laser_type = ? and marts.skin_type_label(fitzpatrick) = ?
+        """
+        params = (float(value), laser_type, skin_type)
+    else:
+        planned = "select marts.interval_band(?) as band"
+        params = (int(value),)
+    bands = read(
+        f"""
+        with planned as ({planned})
+        select planned.band, bands.band_label
+        from planned
+        left join reference.dose_response_bands as bands
+            on bands.factor = ? and planned.band = bands.band
+        """,
+        (*params, factor),
+    )
+    if bands.empty or pd.isna(bands["band"].iloc[0]):
+        return None
+    return bands.iloc[0].to_dict()
 
 
 # --- Open fatal findings -----------------------------------------------------------------------

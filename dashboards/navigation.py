@@ -39,6 +39,9 @@ PAGES = [
     AppPage(
         "Clinic", "app_pages/clinics.py", "Clinics & providers", "stacked_line_chart", EVERYONE
     ),
+    AppPage(
+        "Clinic", "app_pages/consultation.py", "Consultation aid", "medical_information", EVERYONE
+    ),
     AppPage("Analysis", "app_pages/data_quality.py", "Data quality", "fact_check", CHAIN_WIDE),
     AppPage("Analysis", "app_pages/sql_console.py", "SQL console", "terminal", CHAIN_WIDE),
     AppPage("Analysis", "app_pages/definitions.py", "Definitions", "menu_book", EVERYONE),

@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, Page, WebSocket, expect, sync_playwrigh
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from dashboards import access, navigation
+from dashboards import consultation_words as words
 from tests.app_testing import TEST_PASSWORD, register
 from tests.test_dashboards import free_port, streamlit_health
 from toning import audit
@@ -351,6 +352,40 @@ def test_the_data_quality_page_shows_the_latest_checks(dashboards, demo_warehous
     )
     assert first_metric_values(tab)[:2] == [f"{passed:,} of {checks:,}", f"{warnings:,}"]
     assert metric_values_by_label(tab)["Warnings"] == f"{warnings:,}"
+
+
+def selectbox_value(tab: Page, label: str) -> str:
+    """The option an st.selectbox labelled `label` shows."""
+    selectbox = tab.get_by_test_id("stSelectbox").filter(
+        has=tab.get_by_test_id("stWidgetLabel").get_by_text(label, exact=True)
+    )
+    return selectbox.get_by_role("combobox").input_value()
+
+
+def test_the_consultation_aid_says_what_similar_patients_experienced(
+    dashboards, demo_warehouse, screenshots
+):
+    tab, url = dashboards
+    [(skin_type, concern, rate, low, high, measured)] = published_rows(
+        demo_warehouse[1],
+        "select skin_type, primary_concern, response_rate, response_rate_ci_low,"
+        " response_rate_ci_high, courses_measured from marts.expected_course_outcomes"
+        " where laser_type = 'ALL' and response_rate is not null and responders >= 11"
+        " order by courses_measured desc limit 1",
+    )
+    open_dashboard_page(tab, url, navigation_page("consultation"))
+    for label, option in [("Skin type", skin_type), ("Primary concern", concern.replace("_", " "))]:
+        if selectbox_value(tab, label) != option:
+            choose_in_selectbox(tab, label, option)
+    share, interval = words.share_in_words(rate, low, high)
+    improvement = tab.get_by_test_id("stMarkdownContainer").filter(has_text="Improvement.").first
+    expect(improvement).to_contain_text(f"{share[:1].upper()}{share[1:]} similar patients")
+    expect(improvement).to_contain_text(
+        f"({interval}), based on {measured:,} completed courses measured on"
+    )
+    fit_viewport(tab)
+    tab.screenshot(path=screenshots / "consultation-aid.png")
+    assert errors_shown(tab) == []
 
 
 # --- Who sees what ---------------------------------------------------------------------------
