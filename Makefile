@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.spark-installed
 TONING_LANDING ?= data/landing
 TONING_DATA_DIR ?= data
 PORT ?= 8501
@@ -11,10 +12,10 @@ export TONING_LANDING TONING_DATA_DIR
 export DO_NOT_TRACK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint refresh serve clean
+.PHONY: help setup setup-spark demo test lint refresh serve clean
 
 help: ## every target, one line each
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -26,6 +27,16 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 setup: $(STAMP) ## .venv with the pinned dependencies (idempotent, quiet when done)
+
+$(SPARK_STAMP): $(STAMP)
+	@command -v java >/dev/null || { echo "The Spark engine needs Java 17:" \
+		"apt-get install openjdk-17-jre-headless"; exit 1; }
+	@echo "Installing the Spark engine (pyspark, dbt-spark; ~490 MB) into $(VENV)..."
+	@$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,spark]' \
+		2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+	@touch $(SPARK_STAMP)
+
+setup-spark: $(SPARK_STAMP) ## setup, plus the Spark engine's extra (--engine spark); needs Java 17
 
 demo: setup ## setup, generate demo data, one refresh, serve the dashboards on :8501
 	$(BIN)/toning generate --tier demo --out "$(TONING_LANDING)"

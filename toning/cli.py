@@ -110,6 +110,14 @@ def refresh(
             " (an expected mass void or clean-up), this run only.",
         ),
     ] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help=f"What builds the marts: duckdb or spark (default ${config.ENGINE_ENV} or"
+            " duckdb). Spark needs `make setup-spark`.",
+        ),
+    ] = None,
 ) -> None:
     """Ingest new landing files, build the marts, publish the warehouse.
 
@@ -121,6 +129,7 @@ def refresh(
 
     try:
         kept = config.keep_versions(keep)
+        chosen_engine = config.engine(engine)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     untouched = "The published warehouse and the lake were left as they were."
@@ -132,6 +141,7 @@ def refresh(
             progress=_say,
             keep=kept,
             accept_drop=accept_drop,
+            engine=chosen_engine,
         )
     console.print(f"[green]refresh {result.run_id} published[/green] in {result.seconds:.1f} s")
 

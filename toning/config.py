@@ -29,6 +29,9 @@ ALERT_WEBHOOK_ENV = "TONING_ALERT_WEBHOOK"
 ALERT_TIMEOUT_ENV = "TONING_ALERT_TIMEOUT"
 ALERT_TIMEOUT_DEFAULT_S = 10.0
 REPO_ROOT = Path(__file__).resolve().parent.parent
+ENGINE_ENV = "TONING_ENGINE"
+# What builds the marts: DuckDB in one file, or Apache Spark through dbt-spark (toning/spark.py).
+ENGINES = ("duckdb", "spark")
 DBT_MEMORY_ENV = "TONING_DBT_MEMORY_LIMIT"
 # dbt's DuckDB, left to its default (80 % of the machine's memory), held 13.8 GiB building the
 # 10m tier; with a limit it spills its largest joins to disk under the data dir's state/dbt.
@@ -65,6 +68,15 @@ def refresh_clock() -> datetime:
         return datetime.fromisoformat(setting)
     except ValueError:
         raise ValueError(f"{CLOCK_ENV} must be YYYY-MM-DD, got {setting!r}") from None
+
+
+def engine(option: str | None = None) -> str:
+    """--engine, else $TONING_ENGINE, else duckdb; one of ENGINES."""
+    chosen = (option or os.environ.get(ENGINE_ENV, "").strip() or ENGINES[0]).lower()
+    if chosen not in ENGINES:
+        where = "--engine" if option else f"${ENGINE_ENV}"
+        raise ValueError(f"{where} is {chosen!r}: choose one of {', '.join(ENGINES)}")
+    return chosen
 
 
 def dbt_memory_limit() -> str:

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +93,7 @@ def run_dbt(
     project_dir: Path = DBT_PROJECT_DIR,
     on_line: Callable[[str], None] | None = None,
     timeout_s: float | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> DbtResult:
     """Run `dbt <args>` against the lake, building into `build_path`.
 
@@ -117,6 +118,7 @@ def run_dbt(
         str(project_dir),
     ]
     env = dbt_environment(lake_path=lake_path, build_path=build_path, work_dir=work_dir)
+    env.update(extra_env or {})  # another target's settings (toning/spark.py)
     run_results_path = Path(env["DBT_TARGET_PATH"]) / "run_results.json"
     run_results_path.unlink(missing_ok=True)  # never report a previous run's results
     started = time.monotonic()

@@ -36,9 +36,19 @@ from ingest.landing import LandingFile
 from ingest.migrations import LakeTooNew, Migration
 from ingest.paths import IngestPaths
 from ingest.run import IngestSummary, ingest_landing
-from toning import alerts, incremental, lake_health, memory, permissions, rebuild, versions
+from toning import (
+    alerts,
+    incremental,
+    lake_health,
+    memory,
+    permissions,
+    rebuild,
+    spark,
+    versions,
+)
 from toning.config import (
     DEFAULT_KEEP_VERSIONS,
+    ENGINES,
     RUN_STAGES,
     DataDir,
     absolute,
@@ -108,19 +118,17 @@ def run_refresh(
     keep: int = DEFAULT_KEEP_VERSIONS,
     accept_drop: bool = False,
     new_key: bool = False,
+    engine: str = ENGINES[0],
 ) -> RefreshResult:
     """One refresh. `new_key` (`toning rotate-key`) makes it a --full whose new lake and identity
-    store are keyed with a new key, which replaces the key file when they replace the stores."""
+    store are keyed with a new key, which replaces the key file when they replace the stores.
+    `engine` builds the marts: duckdb, or spark (checked before anything is touched)."""
     full = full or new_key
     with _alert_unless_recorded(data, progress) as run:
         landing = absolute(landing)
         _require_folder(landing, "landing folder", must_exist=True)
         _require_folder(data.root, "data folder", must_exist=False)
-        try:
-            latest = latest_plausible(refresh_clock())
-            dbt_memory_limit()  # a wrong setting fails now, not after the ingest
-        except ValueError as error:
-            raise RefreshError(str(error)) from None
+        latest = _checked_settings(engine)
         started = time.monotonic()
         run_id = new_run_id()
         stages = StageClock()
@@ -138,7 +146,7 @@ def run_refresh(
                     run_id,
                     (full, lake_readable, accept_drop, new_key),
                     latest,
-                    dbt_project,
+                    (dbt_project, engine),
                     stages,
                     progress,
                 )
@@ -157,6 +165,20 @@ def run_refresh(
     return RefreshResult(
         run_id, summary, dbt.elapsed_s, time.monotonic() - started, data.warehouse, docs
     )
+
+
+def _checked_settings(engine: str) -> date:
+    """The latest plausible date (from the clock), after checking every setting a refresh
+    needs, so that a wrong one fails now, not after the ingest: the clock, dbt's memory limit,
+    and what the engine needs installed."""
+    try:
+        latest = latest_plausible(refresh_clock())
+        dbt_memory_limit()
+        if engine == "spark":
+            spark.require()
+    except (ValueError, spark.SparkUnavailable) as error:
+        raise RefreshError(str(error)) from None
+    return latest
 
 
 @dataclass
@@ -222,13 +244,15 @@ def _run_stages(
     run_id: str,
     flags: tuple[bool, bool, bool, bool],
     latest: date,
-    dbt_project: Path,
+    build: tuple[Path, str],
     stages: StageClock,
     progress: Progress,
 ) -> tuple[IngestSummary, DataDocs | None, DbtResult]:
     """Ingest, validation, dbt build and the quality gate: everything before the publish.
-    `flags`: a --full, whether the lake in use can be read, an accepted drop of rows, a new key."""
+    `flags`: a --full, whether the lake in use can be read, an accepted drop of rows, a new key;
+    `build`: the dbt project and the engine that builds it."""
     full, lake_readable, accept_drop, new_key = flags
+    dbt_project, engine = build
     with stages.stage("ingest"):
         paths, replay = _stores(data, full, progress, lake_readable, new_key)
         if not lake_readable:  # a --full over a damaged lake: the run lives in the new one
@@ -247,7 +271,10 @@ def _run_stages(
     with stages.stage("validation"):
         docs = _data_docs(data, suites, progress)
     with stages.stage("dbt"):
-        dbt = _build(data, paths.lake, run_id, full, dbt_project, progress)
+        if engine == "spark":
+            dbt = _build_on_spark(data, paths.lake, run_id, dbt_project, progress)
+        else:
+            dbt = _build(data, paths.lake, run_id, full, dbt_project, progress)
     stages.add_child_peak("dbt", dbt.peak_rss_bytes)
     with stages.stage("checks"):
         _quality_gate(data, paths.lake, run_id, dbt.run_results_path, accept_drop, progress)
@@ -430,6 +457,40 @@ def _build(
     how = "incremental" if why_not is None else "full"
     incremental.record_build(lake_path, run_id, how, project_fingerprint)
     progress(f"dbt build ({how}): done in {result.elapsed_s:.1f} s")
+    return result
+
+
+def _build_on_spark(
+    data: DataDir, lake_path: Path, run_id: str, dbt_project: Path, progress: Progress
+) -> DbtResult:
+    """dbt build on Spark (toning/spark.py), always from scratch, its tables copied into the
+    build folder's DuckDB file. The engine is part of the build's fingerprint, so the next
+    DuckDB night does not build incrementally on top of Spark's tables."""
+    target = data.build_dir / data.warehouse.name
+    if data.build_dir.exists():
+        shutil.rmtree(data.build_dir)
+    data.build_dir.mkdir(parents=True)
+    dbt_vars = dbt_quality_vars()
+    progress("dbt build on Spark: every model from scratch")
+    result = spark.build(
+        lake_path=lake_path,
+        build_path=target,
+        work_dir=data.state / "spark",
+        dbt_vars=dbt_vars,
+        project_dir=dbt_project,
+        on_line=NodeProgress(progress, "dbt build on Spark"),
+    )
+    if not result.ok:
+        raise RefreshError(
+            f"dbt build on Spark failed (exit {result.returncode}); nothing was published.\n"
+            f"{result.output_tail}"
+        )
+    shutil.copyfile(
+        result.run_results_path.with_name("manifest.json"), data.build_dir / data.dbt_manifest.name
+    )
+    built_by = incremental.fingerprint(dbt_project, {**dbt_vars, "engine": "spark"})
+    incremental.record_build(lake_path, run_id, "full", built_by)
+    progress(f"dbt build on Spark: done in {result.elapsed_s:.1f} s")
     return result
 
 
