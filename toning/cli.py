@@ -147,6 +147,34 @@ def refresh(
 
 
 @app.command()
+def parity(
+    landing: LandingOption = None,
+    work_dir: Annotated[
+        Path,
+        typer.Option("--work-dir", help="Scratch folder for the two data folders (emptied)."),
+    ] = Path("parity"),
+) -> None:
+    """Refresh a landing folder with DuckDB and with Spark and compare the published tables.
+
+    Exit codes: 0 the same (floats within 1e-9), 1 they differ or a refresh failed.
+    """
+    from toning.parity import compare_engines
+    from toning.refresh import RefreshError
+
+    try:
+        found = compare_engines(config.landing_dir(landing), config.absolute(work_dir), _say)
+    except RefreshError as error:
+        console.print(f"[bold red]parity: a refresh failed[/bold red]: {error}")
+        raise typer.Exit(1) from None
+    for difference in found.differences:
+        console.print(f"[red]{difference.table}[/red]: {difference.problem}")
+    if not found.equal:
+        console.print(f"[bold red]{len(found.differences)} table(s) differ[/bold red]")
+        raise typer.Exit(1)
+    console.print(f"[green]the same[/green]: {len(found.tables)} tables compared")
+
+
+@app.command()
 def rollback(
     to: Annotated[
         str | None,
