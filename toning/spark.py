@@ -72,7 +72,8 @@ def _importable(module: str) -> bool:
 
 # The dbt profile's spark output reads these (dbt_project/profiles.yml).
 WORK_DIR_ENV = "TONING_SPARK_WORK_DIR"
-FEEDS_DIR_ENV = "TONING_SPARK_FEEDS_DIR"
+LAKE_DIR_ENV = "TONING_SPARK_LAKE_DIR"  # a folder per feed (dbt_project/macros/lake_sources.sql)
+LAKE_SCHEMA = "raw"  # the sources' schema on Spark (the dbt var lake_schema): not copied back
 WAREHOUSE_FOLDER = "spark-warehouse"  # spark.sql.warehouse.dir, under the work folder
 
 
@@ -89,8 +90,8 @@ def build(
     Always from scratch: the work folder (Spark's metastore and warehouse) is emptied first."""
     if work_dir.exists():
         shutil.rmtree(work_dir)
-    feeds = export_feeds(lake_path, work_dir / "feeds")
-    env = {WORK_DIR_ENV: str(work_dir.resolve()), FEEDS_DIR_ENV: str(feeds.resolve())}
+    feeds = export_feeds(lake_path, work_dir / "lake")
+    env = {WORK_DIR_ENV: str(work_dir.resolve()), LAKE_DIR_ENV: str(feeds.resolve())}
     result = run_dbt(
         [
             "build",
@@ -124,7 +125,7 @@ def build(
 
 
 def export_feeds(lake_path: Path, folder: Path) -> Path:
-    """Each raw table of the lake as one Parquet file, `<folder>/<table>.parquet`."""
+    """Each raw table of the lake as Parquet, in a folder of its own: `<folder>/<table>/`."""
     folder.mkdir(parents=True, exist_ok=True)
     with lake.connect(lake_path, read_only=True) as con:
         tables = [
@@ -134,7 +135,8 @@ def export_feeds(lake_path: Path, folder: Path) -> Path:
             ).fetchall()
         ]
         for table in tables:
-            target = str(folder / f"{table}.parquet").replace("'", "''")
+            (folder / table).mkdir()
+            target = str(folder / table / "data.parquet").replace("'", "''")
             con.execute(f"copy raw.{table} to '{target}' (format parquet)")
     return folder
 
@@ -146,6 +148,8 @@ def copy_tables(spark_warehouse: Path, build_path: Path) -> list[str]:
     with lake.connect(build_path) as con:
         for schema_dir in sorted(spark_warehouse.glob("*.db")):
             schema = schema_dir.name.removesuffix(".db")
+            if schema == LAKE_SCHEMA:
+                continue
             con.execute(f"create schema if not exists {schema}")
             for table_dir in sorted(path for path in schema_dir.iterdir() if path.is_dir()):
                 files = str(table_dir / "*.parquet").replace("'", "''")
