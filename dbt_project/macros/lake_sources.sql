@@ -33,9 +33,10 @@
         {%- for lake_source in lake_sources %}
             {%- set table = lake_source.schema ~ '.' ~ lake_source.identifier %}
             {% do run_query('drop table if exists ' ~ table) %}
+            {%- set location = lake_dir.rstrip('/') ~ '/' ~ lake_source.identifier %}
             {% do run_query(
                 'create table ' ~ table ~ ' using parquet location '
-                ~ "'" ~ lake_dir.rstrip('/') ~ '/' ~ lake_source.identifier ~ "'"
+                ~ "'" ~ location.replace('\\', '\\\\').replace("'", "\\'") ~ "'"
             ) %}
         {%- endfor %}
     {%- endif %}
