@@ -6,7 +6,10 @@
 
   In a model:
 
-      {{ config(materialized='incremental', incremental_strategy='changed_patients') }}
+      {{ config(
+          materialized=changed_patients_materialization(),
+          incremental_strategy='changed_patients'
+      ) }}
       ...
       from source
       where {{ changed_patients_only('source.patient_key') }}
@@ -36,4 +39,22 @@
 
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
+{%- endmacro %}
+
+
+{#- How a model of the changed_patients strategy materialises on each engine (see above).
+    DuckDB deletes the changed patients' rows in place. Spark's Parquet tables have no DELETE
+    (that needs Delta, Iceberg or Hudi, see the shared SPARK.md), and insert_overwrite would
+    need a partition per patient: there these models are rebuilt whole, as tables, and
+    changed_patients_only() is `true` (is_incremental() is false for a table). -#}
+{% macro changed_patients_materialization() -%}
+    {{ return(adapter.dispatch('changed_patients_materialization')()) }}
+{%- endmacro %}
+
+{% macro default__changed_patients_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
+{% macro duckdb__changed_patients_materialization() -%}
+    {{ return('incremental') }}
 {%- endmacro %}

@@ -1,6 +1,9 @@
 -- Completed sessions are the only ones that make up courses: aborted sessions are reported
 -- apart (fct_aborted_sessions) and voided ones do not exist for analytics.
-{{ config(materialized='incremental', incremental_strategy='changed_patients') }}
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='changed_patients'
+) }}
 with
 
 sessions as (

@@ -1,6 +1,9 @@
 -- Splits each patient's completed sessions on one treatment area into courses: a gap of more
 -- than `course_gap_days` (clinic-local dates) to the previous session starts a new course.
-{{ config(materialized='incremental', incremental_strategy='changed_patients') }}
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='changed_patients'
+) }}
 with
 
 sessions as (

@@ -1,4 +1,7 @@
-{{ config(materialized='incremental', incremental_strategy='changed_patients') }}
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='changed_patients'
+) }}
 with
 
 source as (

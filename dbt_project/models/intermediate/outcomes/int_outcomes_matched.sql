@@ -4,7 +4,10 @@
 -- that names a session carries that session's course and treatment area (session_course_id,
 -- session_treatment_area); a score without one (or naming an unknown session) is a candidate
 -- for every course of its patient. The one place scores are read for outcome models.
-{{ config(materialized='incremental', incremental_strategy='changed_patients') }}
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='changed_patients'
+) }}
 with
 
 outcomes as (

@@ -2,6 +2,8 @@
 -- one row per check (and per clinic, for freshness). The limits are dbt tests on this model
 -- (_quality__models.yml, severity and limit passed in by the refresh from thresholds.yml);
 -- expectations/checks.py records each row in ops.dq_results.
+-- Shares average doubles: the average of a decimal is a double on DuckDB but a decimal rounded
+-- to 4 more digits on Spark.
 with
 
 sessions as (
@@ -34,7 +36,7 @@ shares as (
     select
         'sessions_unknown_skin_type_share' as check_name,
         cast(null as {{ dbt.type_string() }}) as subject,
-        avg(case when fitzpatrick is null then 1.0 else 0.0 end) as observed,
+        avg(cast(case when fitzpatrick is null then 1 else 0 end as double)) as observed,
         count(*) as measured
     from sessions
 
@@ -43,7 +45,7 @@ shares as (
     select
         'orphan_sessions_share' as check_name,
         cast(null as {{ dbt.type_string() }}) as subject,
-        avg(case when patients.patient_key is null then 1.0 else 0.0 end) as observed,
+        avg(cast(case when patients.patient_key is null then 1 else 0 end as double)) as observed,
         count(*) as measured
     from sessions
     left join patients
@@ -54,7 +56,7 @@ shares as (
     select
         'fluence_out_of_range_share' as check_name,
         cast(null as {{ dbt.type_string() }}) as subject,
-        avg(case when fluence_out_of_range then 1.0 else 0.0 end) as observed,
+        avg(cast(case when fluence_out_of_range then 1 else 0 end as double)) as observed,
         count(*) as measured
     from sessions
 
@@ -63,7 +65,7 @@ shares as (
     select
         'timepoint_disagreement_share' as check_name,
         cast(null as {{ dbt.type_string() }}) as subject,
-        avg(case when finding = 'disagrees' then 1.0 else 0.0 end) as observed,
+        avg(cast(case when finding = 'disagrees' then 1 else 0 end as double)) as observed,
         count(*) as measured
     from timepoint_checks
 

@@ -4,7 +4,10 @@
 -- before onset_on and at most `attribution_window_days` days before it (`inferred`; same-day
 -- ties go to the later started_at, then the higher session_id). Otherwise the event stays
 -- unattributed (`unattributed`: a data-quality finding).
-{{ config(materialized='incremental', incremental_strategy='changed_patients') }}
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='changed_patients'
+) }}
 with
 
 side_effects as (
