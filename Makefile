@@ -44,7 +44,7 @@ demo: setup ## setup, generate demo data, one refresh, serve the dashboards on :
 	$(BIN)/toning users demo --data-dir "$(TONING_DATA_DIR)"
 	$(BIN)/toning serve --data-dir "$(TONING_DATA_DIR)" --port $(PORT)
 
-test: setup lint ## setup, then the whole test suite (two workers, one per core)
+test: setup-spark lint ## setup (with the Spark extra), then the whole test suite (two workers)
 	@# A file's tests stay on one worker, so its module fixtures are built once.
 	$(BIN)/pytest -n 2 --dist loadfile
 

@@ -26,7 +26,7 @@ import duckdb
 from ingest import lake
 from ingest.readers import file_format
 from synthetic import generate_landing
-from toning.config import REPO_ROOT, RUN_STAGES, DataDir
+from toning.config import ENGINES, REPO_ROOT, RUN_STAGES, DataDir
 from toning.refresh import Progress
 
 SEED = 42
@@ -44,7 +44,7 @@ class RefreshTiming:
     stage_peak_bytes: dict[str, int]
 
 
-def timed_refresh(landing: Path, data: DataDir) -> RefreshTiming:
+def timed_refresh(landing: Path, data: DataDir, engine: str = ENGINES[0]) -> RefreshTiming:
     """One `toning refresh` in a process of its own (each night's refresh is one), timed from
     outside; its stages as its run history records them."""
     started = time.monotonic()
@@ -56,6 +56,8 @@ def timed_refresh(landing: Path, data: DataDir) -> RefreshTiming:
             str(landing),
             "--data-dir",
             str(data.root),
+            "--engine",
+            engine,
         ],
         check=True,
         stdin=subprocess.DEVNULL,
@@ -121,6 +123,7 @@ def raw_read_floor(landing: Path, scratch: Path) -> RawRead:
 @dataclass
 class BenchReport:
     tier: str
+    engine: str  # what built the marts: duckdb or spark
     sessions: int  # sessions landed for the first refresh
     generate_s: float  # getting the landing zone: generating it, or linking the cached one
     full_refresh_s: float
@@ -208,7 +211,10 @@ def link_landing(source: Path, landing: Path) -> None:
 
 
 def run_bench(
-    tier: str, progress: Progress = lambda _: None, cache: Path | None = None
+    tier: str,
+    progress: Progress = lambda _: None,
+    cache: Path | None = None,
+    engine: str = ENGINES[0],
 ) -> BenchReport:
     with tempfile.TemporaryDirectory(prefix=f"toning-bench-{tier}-") as scratch:
         landing = Path(scratch) / "landing"
@@ -220,10 +226,10 @@ def run_bench(
         progress("bench: DuckDB's own read of the landing files (the floor)")
         raw = raw_read_floor(landing, Path(scratch))
         progress("bench: the full refresh")
-        full = timed_refresh(landing, data)
+        full = timed_refresh(landing, data, engine)
         link_landing(zones.day1, landing)
         progress("bench: a one-day incremental refresh")
-        incremental = timed_refresh(landing, data)
+        incremental = timed_refresh(landing, data, engine)
         progress("dashboards: timing each page's data load")
         pages = time_dashboard_pages(data)
         warehouse_bytes = data.warehouse.stat().st_size
@@ -237,6 +243,7 @@ def run_bench(
     warm = [page for page in pages.values() if page["warm_p95_ms"]]  # the console has none
     return BenchReport(
         tier=tier,
+        engine=engine,
         sessions=zones.sessions,
         generate_s=round(generate_s, 2),
         full_refresh_s=full.seconds,

@@ -283,12 +283,19 @@ def bench(
             " [default: $XDG_CACHE_HOME/toning/bench or ~/.cache/toning/bench]."
         ),
     ] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="What builds the marts: duckdb or spark.")
+    ] = "duckdb",
 ) -> None:
     """Refresh a tier's landing zone (generated once, then cached) fully in a scratch folder,
     then one day more incrementally, and report the timings."""
     from toning.bench import run_bench, write_report
 
-    print(write_report(run_bench(tier, progress=_say, cache=cache), out))
+    try:
+        chosen = config.engine(engine)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    print(write_report(run_bench(tier, progress=_say, cache=cache, engine=chosen), out))
 
 
 dq_app = typer.Typer(

@@ -489,7 +489,7 @@ def _build_on_spark(
         result.run_results_path.with_name("manifest.json"), data.build_dir / data.dbt_manifest.name
     )
     built_by = incremental.fingerprint(dbt_project, {**dbt_vars, "engine": "spark"})
-    incremental.record_build(lake_path, run_id, "full", built_by)
+    incremental.record_build(lake_path, run_id, "full on spark", built_by)
     progress(f"dbt build on Spark: done in {result.elapsed_s:.1f} s")
     return result
 
