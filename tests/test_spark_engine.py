@@ -95,3 +95,22 @@ def test_java_is_named_when_it_is_missing(monkeypatch, tmp_path: Path):
     assert "Java 17" in spark.missing()
     with pytest.raises(spark.SparkUnavailable, match="openjdk-17-jre-headless"):
         spark.require()
+
+
+def test_the_suites_load_in_a_process_started_with_python_c():
+    """With the Spark extra installed, importing Great Expectations under `python -c` (or in a
+    pytest-xdist worker) once ended the process with exit status 0, silently."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from expectations.validate import SuiteValidator\n"
+            "SuiteValidator().context\n"
+            "print('the suites loaded')",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert "the suites loaded" in loaded.stdout, loaded.stderr

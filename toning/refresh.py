@@ -416,10 +416,7 @@ def _build(
 ) -> DbtResult:
     """dbt build into the build folder: on top of a copy of the published warehouse (only the
     changed patients recomputed) when toning/incremental.py says it may, else from scratch."""
-    target = data.build_dir / data.warehouse.name
-    if data.build_dir.exists():
-        shutil.rmtree(data.build_dir)
-    data.build_dir.mkdir(parents=True)
+    target = _empty_build_folder(data)
     # The warehouse measures' dbt tests take their limits from expectations/thresholds.yml.
     dbt_vars = dbt_quality_vars()
     project_fingerprint = incremental.fingerprint(dbt_project, dbt_vars)
@@ -446,14 +443,7 @@ def _build(
         project_dir=dbt_project,
         on_line=NodeProgress(progress, "dbt build"),
     )
-    if not result.ok:
-        raise RefreshError(
-            f"dbt build failed (exit {result.returncode}); nothing was published.\n"
-            f"{result.output_tail}"
-        )
-    shutil.copyfile(
-        result.run_results_path.with_name("manifest.json"), data.build_dir / data.dbt_manifest.name
-    )
+    _keep_manifest_or_stop(data, result, "dbt build")
     how = "incremental" if why_not is None else "full"
     incremental.record_build(lake_path, run_id, how, project_fingerprint)
     progress(f"dbt build ({how}): done in {result.elapsed_s:.1f} s")
@@ -466,10 +456,7 @@ def _build_on_spark(
     """dbt build on Spark (toning/spark.py), always from scratch, its tables copied into the
     build folder's DuckDB file. The engine is part of the build's fingerprint, so the next
     DuckDB night does not build incrementally on top of Spark's tables."""
-    target = data.build_dir / data.warehouse.name
-    if data.build_dir.exists():
-        shutil.rmtree(data.build_dir)
-    data.build_dir.mkdir(parents=True)
+    target = _empty_build_folder(data)
     dbt_vars = dbt_quality_vars()
     progress("dbt build on Spark: every model from scratch")
     result = spark.build(
@@ -480,18 +467,31 @@ def _build_on_spark(
         project_dir=dbt_project,
         on_line=NodeProgress(progress, "dbt build on Spark"),
     )
+    _keep_manifest_or_stop(data, result, "dbt build on Spark")
+    built_by = incremental.fingerprint(dbt_project, {**dbt_vars, "engine": "spark"})
+    incremental.record_build(lake_path, run_id, "full on spark", built_by)
+    progress(f"dbt build on Spark: done in {result.elapsed_s:.1f} s")
+    return result
+
+
+def _empty_build_folder(data: DataDir) -> Path:
+    """The build folder, emptied; the path of the warehouse file a build writes in it."""
+    if data.build_dir.exists():
+        shutil.rmtree(data.build_dir)
+    data.build_dir.mkdir(parents=True)
+    return data.build_dir / data.warehouse.name
+
+
+def _keep_manifest_or_stop(data: DataDir, result: DbtResult, what: str) -> None:
+    """Stop the refresh on a failed build; keep a good one's manifest beside its warehouse."""
     if not result.ok:
         raise RefreshError(
-            f"dbt build on Spark failed (exit {result.returncode}); nothing was published.\n"
+            f"{what} failed (exit {result.returncode}); nothing was published.\n"
             f"{result.output_tail}"
         )
     shutil.copyfile(
         result.run_results_path.with_name("manifest.json"), data.build_dir / data.dbt_manifest.name
     )
-    built_by = incremental.fingerprint(dbt_project, {**dbt_vars, "engine": "spark"})
-    incremental.record_build(lake_path, run_id, "full on spark", built_by)
-    progress(f"dbt build on Spark: done in {result.elapsed_s:.1f} s")
-    return result
 
 
 def _quality_gate(
