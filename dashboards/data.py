@@ -1605,6 +1605,18 @@ def consultation_options() -> tuple[list[str], list[str]]:
     return concerns, laser_types
 
 
+def consultation_opening() -> tuple[str, str] | None:
+    """The skin type and primary concern with the most finished courses (any laser type) in
+    the user's clinics, which the page opens on; None before the first finished course."""
+    marts = _consultation_marts()
+    cells = read(
+        f"select skin_type, primary_concern from {marts.expected} where laser_type = ?"
+        " order by courses desc, skin_type, primary_concern limit 1",
+        (*marts.within, ALL),
+    )
+    return None if cells.empty else (cells["skin_type"].iloc[0], cells["primary_concern"].iloc[0])
+
+
 # Each figure of expected_course_outcomes -> (its columns, the count it rests on, the counts it
 # would give back). Completion gives back both the completed and the dropped-out courses.
 EXPECTED_FIGURES = {

@@ -532,3 +532,16 @@ def test_what_a_responder_did_in_words():
     assert words.responder_in_words("end_score_at_most", 2.0, "the GAIS") == (
         "ended the course scoring 2 or better on the GAIS"
     )
+
+
+def test_the_page_opens_on_the_most_common_patient_of_the_record(warehouse):
+    """A provider's first view has figures: the skin type and concern with the most finished
+    courses, not the first of each list (which may have none)."""
+    [(skin_type, concern)] = mart(
+        warehouse,
+        "select skin_type, primary_concern from marts.expected_course_outcomes"
+        " where laser_type = 'ALL' order by courses desc limit 1",
+    ).itertuples(index=False)
+    page = open_page(PAGE)
+    assert page.selectbox(key="consultation_skin_type").value == skin_type
+    assert page.selectbox(key="consultation_concern").value == concern

@@ -57,10 +57,12 @@ def whose_record() -> str:
 
 
 def choose() -> data.Consultation | None:
-    """The provider's choices; None (after saying so) before any course has finished."""
+    """The provider's choices, opening on the most common patient of the record; None (after
+    saying so) before any course has finished."""
     with ui.page_data():
         concerns, laser_types = data.consultation_options()
-    if not concerns:
+        opening = data.consultation_opening()
+    if not concerns or opening is None:
         st.info(
             "No finished course in the record yet: what similar patients experienced appears "
             "once courses are finished. Run `toning refresh` after new exports land."
@@ -71,11 +73,16 @@ def choose() -> data.Consultation | None:
         skin_type=columns[0].selectbox(
             "Skin type",
             data.CONSULTATION_SKIN_TYPES,
+            index=data.CONSULTATION_SKIN_TYPES.index(opening[0]),
             key="consultation_skin_type",
             help="Fitzpatrick skin type I-VI, as assessed at the consultation.",
         ),
         concern=columns[1].selectbox(
-            "Primary concern", concerns, format_func=concern_name, key="consultation_concern"
+            "Primary concern",
+            concerns,
+            index=concerns.index(opening[1]),
+            format_func=concern_name,
+            key="consultation_concern",
         ),
         laser_type=columns[2].selectbox(
             "Laser type", laser_types, format_func=laser_name, key="consultation_laser_type"
