@@ -406,8 +406,8 @@ def fresh_tab(browser) -> Iterator[Page]:
 def test_a_visitor_who_has_not_signed_in_sees_only_the_sign_in_form(fresh_tab, dashboards_url):
     for page in NAVIGATION:
         open_dashboard_page(fresh_tab, dashboards_url, page)
-        headings = fresh_tab.get_by_role("heading").all_inner_texts()
-        assert [text.strip() for text in headings] == ["Laser toning outcomes", "Sign in"]
+        # expect() waits out a rerun that redraws the page right after the first run.
+        expect(fresh_tab.get_by_role("heading")).to_have_text(["Laser toning outcomes", "Sign in"])
         assert sidebar_link_texts(fresh_tab) == []
         assert first_metric_values(fresh_tab) == []
         assert fresh_tab.get_by_test_id("stDataFrame").count() == 0
