@@ -20,8 +20,8 @@ from contract.encodings import SEVERITY_WORDS
 from contract.feeds import FEEDS, INSTRUMENT_RANGES, Column, Feed
 from ingest.conform import VALID_TIMEZONES, severity_grade, unparsed
 
-# Per record: a hash of its key and updated_at, set on the first of identical copies only, so
-# exact duplicates (dropped and counted later) do not count as two versions of one record.
+# Per record: a hash of its key and updated_at, on the first of identical copies only, so exact
+# duplicates (dropped and counted later) do not count as two versions of one record.
 VERSION_KEY = "_version_key"
 PARSEABLE_TYPES = ("id", "int", "dec", "bool", "date", "ts")
 # No clinic recorded laser toning electronically before 2000: an earlier session, score or

@@ -259,7 +259,10 @@ def _stacked(batches: list[Batch], feed: Feed, parsed: bool) -> pl.DataFrame:
 def _with_version_key(feed: Feed, parsed: pl.DataFrame) -> pl.DataFrame:
     """Mark each row's version (its file, key and updated_at) and the first of exact copies.
 
-    Copies are rows that would store alike (as the lake judges duplicates)."""
+    Copies are rows that would store alike (as the lake judges duplicates). The version key is
+    a 64-bit number with no nulls, which GX checks for uniqueness in bulk: the first copy
+    carries its version's hash (63 bits, so never negative), every later copy a negative
+    number of its own."""
     values = [c for c in parsed.columns if c != RECORD_NUMBER]
     version = pl.struct([_FILE, *version_columns(feed)]).hash(seed=0)
     checked = parsed.with_columns(
@@ -267,7 +270,8 @@ def _with_version_key(feed: Feed, parsed: pl.DataFrame) -> pl.DataFrame:
         version.alias(_VERSION),
     ).with_columns(
         pl.when(pl.struct(values).is_first_distinct())
-        .then(pl.col(_VERSION).cast(pl.String))
+        .then((pl.col(_VERSION) // 2).cast(pl.Int64))
+        .otherwise(-1 - pl.col(_ROW))
         .alias(VERSION_KEY)
     )
     if "patient_ref" in checked.columns:
