@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from tests.conftest import session_row
+from toning import memory
 from toning.config import RUN_STAGES, DataDir
 from toning.dbt import DBT_PROJECT_DIR, NodeProgress
 from toning.refresh import RefreshError, StageClock, refresh_lock, run_refresh
@@ -90,6 +91,28 @@ def test_a_stage_measures_its_own_peak_memory_not_an_earlier_ones():
         pass
     # The test process was already large: compare the stages, not an absolute size.
     assert stages.peak_bytes["ingest"] - stages.peak_bytes["checks"] > 250 * MIB
+
+
+def resident_bytes() -> int:
+    status = Path("/proc/self/status").read_text()
+    return (
+        int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+        * 1024
+    )
+
+
+def test_memory_freed_by_the_ingest_is_given_back_before_dbts_build():
+    """Freed blocks stay in the refresh's heap for reuse; waiting on dbt, the refresh hands them
+    back, or the machine would hold them and dbt's memory at once."""
+    blocks = [bytes(8000) + bytes([number % 256]) for number in range(40_000)]  # malloc's heap
+    # One block above the freed ones still in use, as in a refresh: free() alone then returns
+    # nothing (it trims only a free top of the heap).
+    survivor = blocks[-1]
+    del blocks
+    before = resident_bytes()
+    memory.give_back()
+    assert before - resident_bytes() > 200 * MIB
+    assert survivor[-1] == 39_999 % 256
 
 
 def test_a_second_refresh_over_the_same_landing_changes_nothing(landing, data_dir):

@@ -270,6 +270,7 @@ def _run_stages(
     )
     with stages.stage("validation"):
         docs = _data_docs(data, suites, progress)
+        memory.give_back()  # before dbt's build, whose memory the machine holds besides ours
     with stages.stage("dbt"):
         if engine == "spark":
             dbt = _build_on_spark(data, paths.lake, run_id, dbt_project, progress)
