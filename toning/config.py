@@ -35,8 +35,9 @@ ENGINES = ("duckdb", "spark")
 DBT_MEMORY_ENV = "TONING_DBT_MEMORY_LIMIT"
 # dbt's DuckDB, left to its default (80 % of the machine's memory), held 13.8 GiB building the
 # 10m tier; with a limit it spills its largest joins to disk under the data dir's state/dbt.
-# 5 GB leaves room for the refresh beside it inside the 8 GiB the 10m tier may use.
-DEFAULT_DBT_MEMORY_LIMIT = "5GB"
+# At 10m, the refresh and dbt together peaked at 8.1 GiB with 5 GB, over the 8 GiB that tier may
+# use, and at 7.3 GiB with 4 GB (README, "Performance").
+DEFAULT_DBT_MEMORY_LIMIT = "4GB"
 _MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
