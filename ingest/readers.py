@@ -327,8 +327,10 @@ def _reader_rejects(con: duckdb.DuckDBPyConnection, number: str, limits: ReadLim
             case reason_code
                 when 'oversized_record' then ?
                 when 'invalid_encoding' then 'invalid_encoding: not valid UTF-8'
+                -- In a set order: the same file must always be quarantined with the same reason.
                 else 'malformed_line: ' || string_agg(
                     distinct lower(error_type) || ' (' || error_message || ')', '; '
+                    order by lower(error_type) || ' (' || error_message || ')'
                 )
             end as reason
         from reject_errors

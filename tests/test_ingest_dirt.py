@@ -113,6 +113,18 @@ def test_malformed_lines_are_quarantined_with_their_record_number(landing, inges
     assert_nothing_lost(warehouse)
 
 
+def test_a_line_broken_several_ways_names_its_errors_in_a_set_order(landing, ingest):
+    """The same file must always be quarantined with the same reason: DuckDB reports a short
+    line once per missing column, and those reports were joined in whatever order its hash
+    table gave (it changed from run to run)."""
+    landing.write("sessions/s.csv", f"{SESSION_HEADER}\n{session_row('S1')}\nS2,C01\n")
+    _, warehouse = ingest()
+    [rejected] = warehouse.quarantine("sessions/s.csv")
+    errors = rejected["reason"].removeprefix("malformed_line: ").split("; ")
+    assert len(errors) > 5
+    assert errors == sorted(errors)
+
+
 def test_out_of_range_values_are_quarantined_not_clipped(landing, ingest):
     landing.sessions(
         "sessions/s.csv",
