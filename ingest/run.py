@@ -8,6 +8,7 @@ was before those files and simply resumes next time.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import queue
 import shutil
@@ -103,7 +104,8 @@ def ingest_landing(
             lake.create_identity_store(identity)
             loader = _Loader(con, identity, keyer, suites, run_id, _clinic_calendar(con), say)
             files = [*(replay or []), *discovery.files]
-            with _ReadAhead(_preparing(files, seen, loader, paths, limits)) as steps:
+            reading = _preparing(files, seen, loader, paths, limits)
+            with _ReadAhead(reading, rows_ahead=suites.chunk_rows) as steps:
                 for landed, prepared in steps:
                     if prepared is _UNOPENABLE:
                         ignored += _record_ignored(con, [_unopenable(landed)], seen, run_id, say)
@@ -119,7 +121,6 @@ def ingest_landing(
 
 _UNOPENABLE = "unopenable"  # steps of _preparing for a file that is not prepared
 _UNCHANGED = "unchanged"
-READ_AHEAD_FILES = 4
 
 
 def _preparing(
@@ -128,11 +129,11 @@ def _preparing(
     loader: _Loader,
     paths: IngestPaths,
     limits: ReadLimits | None,
-) -> Callable[[Callable[[tuple], None], Callable[[], None]], None]:
+) -> Callable[[Callable[..., None], Callable[[], None]], None]:
     """The work of reading ahead: each file hashed, and a new one archived, read and typed;
     each step handed on as (file, prepared file or why not)."""
 
-    def prepare_each(hand_on: Callable[[tuple], None], wait_until_stored: Callable[[], None]):
+    def prepare_each(hand_on: Callable[..., None], wait_until_stored: Callable[[], None]):
         for landed in files:
             # The contract identifies a file by its bytes: hash it every time, whatever its
             # size and modification time say (an in-place edit can keep both).
@@ -146,7 +147,7 @@ def _preparing(
             archived = archive_file(landed.path, paths.archive, sha256)
             prepared = _prepare(landed, archived, sha256, seen, loader.calendar, paths.work, limits)
             seen.add(landed, sha256)
-            hand_on((landed, prepared))
+            hand_on((landed, prepared), prepared.result.rows_read)
             if landed.feed == "clinics":
                 wait_until_stored()  # the files after it are read with the calendar it sets
 
@@ -154,18 +155,22 @@ def _preparing(
 
 
 class _ReadAhead:
-    """Runs `work` in a thread that stays up to READ_AHEAD_FILES steps ahead of the caller,
-    so reading and typing the next files (DuckDB and polars, which release the GIL) overlaps
-    validating and storing the previous ones on the second core. The steps come in order; an
-    error in the thread is raised to the caller; leaving the `with` stops and joins it."""
+    """Runs `work` in a thread that reads ahead of the caller by up to `rows_ahead` records
+    (always at least one file), so the next chunk of files is read and typed (DuckDB and
+    polars, which release the GIL) while the caller validates and stores the previous chunk
+    on the second core. (A bound of a few files left the thread idle through most of each
+    chunk's validation and store.) The steps come in order; an error in the thread is raised
+    to the caller; leaving the `with` stops and joins it."""
 
-    def __init__(self, work: Callable[[Callable[[tuple], None], Callable[[], None]], None]):
+    def __init__(
+        self, work: Callable[[Callable[..., None], Callable[[], None]], None], rows_ahead: int
+    ):
         self._work = work
-        self._steps: queue.Queue = queue.Queue(maxsize=READ_AHEAD_FILES)
+        self._rows_ahead = rows_ahead
+        self._steps: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
-        self._handed = 0  # steps the thread has handed on
-        self._taken = 0  # steps the caller is done with
-        self._caught_up = threading.Condition()
+        self._in_flight: collections.deque[int] = collections.deque()  # rows of steps handed on
+        self._changed = threading.Condition()  # the caller is done with a step, or stops
         self._thread = threading.Thread(target=self._run, name="ingest-read-ahead", daemon=True)
 
     def __enter__(self) -> Iterator[tuple]:
@@ -186,19 +191,24 @@ class _ReadAhead:
             with contextlib.suppress(_Stopped):
                 self._hand_on(_Failed(error))
 
-    def _hand_on(self, step) -> None:
-        self._handed += 1
-        while not self._stop.is_set():
-            with contextlib.suppress(queue.Full):
-                self._steps.put(step, timeout=0.1)
-                return
-        raise _Stopped
+    def _hand_on(self, step, rows: int = 0) -> None:
+        """Hand `step` (of `rows` records) on, once the caller is far enough behind."""
+        with self._changed:
+            while self._in_flight and sum(self._in_flight) + rows > self._rows_ahead:
+                self._wait()
+            if self._stop.is_set():
+                raise _Stopped
+            self._in_flight.append(rows)
+        self._steps.put(step)
 
     def _wait_until_taken(self) -> None:
         """Until the caller is done with every step handed on so far."""
-        with self._caught_up:
-            while self._taken < self._handed and not self._stop.is_set():
-                self._caught_up.wait(timeout=0.1)
+        with self._changed:
+            while self._in_flight:
+                self._wait()
+
+    def _wait(self) -> None:
+        self._changed.wait(timeout=0.1)
         if self._stop.is_set():
             raise _Stopped
 
@@ -210,9 +220,9 @@ class _ReadAhead:
             if isinstance(step, _Failed):
                 raise step.error
             yield step
-            with self._caught_up:
-                self._taken += 1
-                self._caught_up.notify_all()
+            with self._changed:
+                self._in_flight.popleft()
+                self._changed.notify_all()
 
 
 _DONE = "done"

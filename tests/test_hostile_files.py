@@ -632,3 +632,27 @@ def test_a_failure_reading_ahead_reaches_the_refresh(landing, run, monkeypatch):
     with pytest.raises(MemoryError, match="day 5"):
         run()
     assert no_read_ahead_left()
+
+
+def test_reading_ahead_holds_at_most_a_chunk_of_records_the_caller_has_not_taken():
+    """Reading stays a chunk ahead of storing (so the two overlap) but no further: a feed of
+    many files is never all in memory at once, however slow its store."""
+    in_flight, most_in_flight = [], []
+    budget, file_rows = 250, 100
+
+    def read_files(hand_on, _wait_until_taken):
+        for number in range(12):
+            in_flight.append(number)
+            most_in_flight.append(len(in_flight))
+            hand_on(number, file_rows)
+        hand_on("big file", 10 * budget)  # one file over the budget still goes, alone
+
+    taken = []
+    with ingest.run._ReadAhead(read_files, rows_ahead=budget) as steps:
+        for step in steps:
+            threading.Event().wait(0.02)  # a slow store: the reader runs ahead meanwhile
+            taken.append(step)
+            if in_flight:
+                in_flight.pop(0)
+    assert taken == [*range(12), "big file"]
+    assert max(most_in_flight) == budget // file_rows + 1  # the one being taken, two more
