@@ -26,6 +26,8 @@ DMY = "_dmy"
 TIMEZONE = "_timezone"
 UNPARSED = "__unparsed"
 GRADE = "__grade"
+SPELLING = "__spelling"
+CODE_TYPES = ("severity", "timepoint", "list")  # besides columns with a closed list of codes
 HELPER_SUFFIXES = (UNPARSED, GRADE)  # columns for the suites only, never stored
 VALID_TIMEZONES = frozenset(zoneinfo.available_timezones())
 
@@ -104,17 +106,26 @@ def conform(batch: RawBatch, feed: Feed, calendar: ClinicCalendar) -> Conformed:
     def dmy(column: Column) -> pl.Expr:
         return pl.lit(False) if column.name in batch.typed_columns else pl.col(DMY)
 
-    # Each timestamp is read once, in two steps, into helper columns its values below are taken
-    # from: polars evaluates an expression again wherever it is reused, and a timestamp's
-    # reading is reused five times (half of a small file's typing time).
+    # Each timestamp is read once, in steps, into helper columns its values below are taken
+    # from: polars evaluates an expression again wherever it is reused (even within one
+    # `select`), and a timestamp's reading is reused five times.
     timestamps = [c for c in feed.columns if c.type == "ts" and not c.pii]
+    frame = frame.with_columns(helper for c in timestamps for helper in _text_and_offset(c.name))
     frame = frame.with_columns(
-        helper for c in timestamps for helper in _wall_clock_and_offset(c.name, dmy(c))
+        helper for c in timestamps for helper in _wall_clock_and_offset(frame, c.name, dmy(c))
     )
     frame = frame.with_columns(_utc(c.name, timezones) for c in timestamps)
+    # Likewise each number, whose reading its value and its validity both use.
+    numbers = [c for c in feed.columns if c.type in NUMBER_PARSERS and not c.pii]
+    frame = frame.with_columns(
+        enc.read_number(c.name).alias(_helper(c.name, "number")) for c in numbers
+    )
     values: list[pl.Expr] = []
     for column in feed.columns:
-        values.extend(_parse_column(column, dmy(column), timezones))
+        outputs = _parse_column(column, dmy(column), timezones)
+        if _is_coded(column) and not column.pii:
+            outputs = _once_per_spelling(frame, column.name, outputs)
+        values.extend(outputs)
     if feed.name == "outcomes":
         values.extend(_outcome_source(frame, batch))
     return Conformed(frame.select(RECORD_NUMBER, *values), ignored)
@@ -178,9 +189,34 @@ def _parse_column(column: Column, dmy: pl.Expr, timezones: list[str]) -> list[pl
         if name in LOCAL_TIME_COLUMNS:
             outputs.append(local.alias(f"{name}_local"))
         return outputs
-    if column.type in ("severity", "timepoint", "list") or column.codes is not None:
+    if column.type in CODE_TYPES or column.codes is not None:
         return _parse_coded(column)
     return _parse_scalar(column, dmy)
+
+
+def _is_coded(column: Column) -> bool:
+    """A column of codes, a few spellings of which fill every row."""
+    return column.type in (*CODE_TYPES, "fitzpatrick") or column.codes is not None
+
+
+def _once_per_spelling(frame: pl.DataFrame, name: str, outputs: list[pl.Expr]) -> list[pl.Expr]:
+    """`outputs`, expressions of column `name` alone, computed once per distinct spelling of it
+    and looked up for each row: a million outcomes hold a handful of timepoint spellings, and
+    reading one takes several regular expressions."""
+    table = frame.select(pl.col(name).unique()).select(pl.col(name).alias(SPELLING), *outputs)
+    spelled = table.filter(pl.col(SPELLING).is_not_null())
+    blank = table.filter(pl.col(SPELLING).is_null())
+    return [
+        pl.col(name)
+        .replace_strict(
+            spelled[SPELLING],
+            spelled[output],
+            default=blank[output][0] if blank.height else None,  # the rows without a value
+            return_dtype=table.schema[output],
+        )
+        .alias(output)
+        for output in table.columns[1:]
+    ]
 
 
 def _parse_coded(column: Column) -> list[pl.Expr]:
@@ -206,17 +242,20 @@ def _parse_coded(column: Column) -> list[pl.Expr]:
 SCALAR_PARSERS = {
     "str": enc.parse_str,
     "timezone": enc.parse_str,  # checked against the IANA names by the suite
-    "int": enc.parse_int,
-    "dec": enc.parse_decimal,
     "bool": enc.parse_bool,
 }
+NUMBER_PARSERS = {"int": enc.parse_int, "dec": enc.parse_decimal}
 
 
 def _parse_scalar(column: Column, dmy: pl.Expr) -> list[pl.Expr]:
     """Text, a number, a boolean or a date, and (where it can fail) its unparsed text."""
     name = column.name
-    date = column.type == "date"
-    parsed = _parse_date(name, dmy) if date else SCALAR_PARSERS[column.type](name)
+    if column.type == "date":
+        parsed = _parse_date(name, dmy)
+    elif column.type in NUMBER_PARSERS:
+        parsed = NUMBER_PARSERS[column.type](name, pl.col(_helper(name, "number")))
+    else:
+        parsed = SCALAR_PARSERS[column.type](name)
     if column.type in ("str", "timezone"):
         return [parsed.value.alias(name)]
     return [parsed.value.alias(name), _unparsed(name, parsed.invalid)]
@@ -235,18 +274,32 @@ def _helper(name: str, part: str) -> str:
     return f"{name}__{part}"
 
 
-def _wall_clock_and_offset(name: str, dmy: pl.Expr) -> list[pl.Expr]:
+def _text_and_offset(name: str) -> list[pl.Expr]:
+    text, offset = enc.split_utc_offset(name)
+    return [text.alias(_helper(name, "text")), offset.alias(_helper(name, "offset"))]
+
+
+def _wall_clock_and_offset(frame: pl.DataFrame, name: str, dmy: pl.Expr) -> list[pl.Expr]:
     """A timestamp's wall-clock time as written, its UTC offset in minutes east (where one is
     written) and whether that offset is impossible.
 
     ISO values with an offset are exact; values without one are the clinic's local time.
     A clinic that declared `dmy` is read only as DD/MM/YYYY: formats are never guessed per row.
     """
-    iso = enc.parse_wall_clock(name, ISO_DATETIME_FORMATS)
-    day_first = enc.parse_wall_clock(name, DMY_DATETIME_FORMATS)
-    east, impossible = enc.utc_offset_minutes(name)
+    text = pl.col(_helper(name, "text"))
+    iso, day_first = frame.select(
+        pl.when(dmy).then(None).otherwise(text).alias("iso"), pl.when(dmy).then(text).alias("dmy")
+    )
+    wall = enc.read_wall_clock(iso, ISO_DATETIME_FORMATS).fill_null(
+        enc.read_wall_clock(day_first, DMY_DATETIME_FORMATS)
+    )
+    offset = _helper(name, "offset")
+    east, impossible = enc.utc_offset_minutes(pl.col(offset))
+    east, impossible = _once_per_spelling(  # a clinic writes one offset, or two a year
+        frame, offset, [east.alias("east"), impossible.alias("impossible")]
+    )
     return [
-        pl.when(dmy).then(day_first).otherwise(iso).alias(_helper(name, "wall")),
+        pl.lit(wall).alias(_helper(name, "wall")),
         pl.when(dmy).then(None).otherwise(east).alias(_helper(name, "east")),
         impossible.alias(_helper(name, "impossible")),
     ]

@@ -8,6 +8,9 @@ from datetime import date, datetime
 import polars as pl
 import pytest
 
+from contract.feeds import FEEDS
+from ingest.conform import ClinicCalendar, conform
+from ingest.readers import RECORD_NUMBER, read_batch
 from tests.conftest import SESSION_HEADER, session_row
 
 
@@ -118,6 +121,46 @@ def test_timestamps_with_offset_without_offset_and_day_first(landing, ingest):
     assert rows["CLINIC_LOCAL"] == singapore  # no offset: Singapore clinic time
     # C02 declares dmy and is in London (GMT in March): 2 March, not 3 February.
     assert rows["DAY_FIRST"] == (datetime(2026, 3, 2, 10, 0), datetime(2026, 3, 2, 10, 0))
+
+
+def test_each_row_is_typed_as_if_it_were_alone_in_its_file(tmp_path):
+    """Typing reads each distinct spelling of a code once, and tries a later timestamp format
+    only while an earlier one left values unread: a row's reading must still not depend on
+    the rows beside it."""
+    spellings = {
+        "clinic_id": ["C01", "C02", "C01"],  # C02 writes DD/MM/YYYY
+        "started_at": [
+            *("2026-03-02T10:00:00+08:00", "2026-03-02T02:00:00Z", "2026-03-02 10:00"),
+            *("2026-03-02T10:00", "2026-03-02", "02/03/2026 10:00", "02/03/2026", "noon", ""),
+            *("2026-03-02T10:00:00+25:00", "2026-03-02T10:00:00.250-0500"),
+        ],
+        "treatment_area": ["face", "Face", "neck ", "elbow", ""],
+        "fitzpatrick": ["IV", "type iv", "IV-V", "", "brown", "3"],
+        "passes": ["2", "3.0", "3.5", "x", "", "1e400"],
+    }
+    header = f"{SESSION_HEADER},fitzpatrick,passes"
+    rows = []
+    for number in range(66):
+        value = {name: choices[number % len(choices)] for name, choices in spellings.items()}
+        extra = f",{value.pop('fitzpatrick')},{value.pop('passes')}"
+        rows.append(session_row(f"S{number}", **value) + extra)
+    calendar = ClinicCalendar({"C01": "Asia/Singapore"}, frozenset({"C02"}))
+
+    def typed(name: str, lines: list[str]) -> pl.DataFrame:
+        path = tmp_path / name
+        path.write_text("\n".join([header, *lines]) + "\n")
+        batch = read_batch(path, tmp_path, FEEDS["sessions"], None)
+        return conform(batch, FEEDS["sessions"], calendar).parsed.drop(RECORD_NUMBER)
+
+    together = typed("all.csv", rows)
+    alone = pl.concat([typed(f"row{number}.csv", [row]) for number, row in enumerate(rows)])
+    assert together.equals(alone)
+    clinics, times = spellings["clinic_id"], spellings["started_at"]
+    day_first = {"02/03/2026 10:00", "02/03/2026"}
+    iso = set(times) - day_first - {"noon", "", "2026-03-02T10:00:00+25:00"}
+    written = [(clinics[n % len(clinics)], times[n % len(times)]) for n in range(len(rows))]
+    readable = [time in (day_first if clinic == "C02" else iso) for clinic, time in written]
+    assert together["started_at"].is_not_null().to_list() == readable
 
 
 def test_a_day_first_clinic_is_never_read_as_iso(landing, ingest):
