@@ -2,6 +2,9 @@
 -- version of a session, outcome or side effect that a newly loaded file holds a version of (a
 -- correction that moves a record to another patient changes both), and every patient with an
 -- outcome naming a session of one of them (the outcome's course comes from that session).
+-- A build from scratch (dbt's --full-refresh: every such build of the refresh, and every Spark
+-- build) rebuilds each model whole and reads no changed set, so it leaves the set empty rather
+-- than join every raw row to the files (54 s of a 10m first build).
 with
 
 new_files as (
@@ -101,3 +104,6 @@ final as (
 )
 
 select * from final
+{% if flags.FULL_REFRESH %}
+    where false
+{% endif %}
