@@ -208,6 +208,54 @@ def test_only_an_incremental_build_computes_the_changed_patients(first_night):
     assert rows(data, "select count(distinct course_id) from marts.fct_sessions") == [(3,)]
 
 
+def test_rows_that_change_without_a_record_of_their_patient_are_recomputed(first_night, tmp_path):
+    """A patient's courses and marts change with more than their own sessions: a consultation
+    that arrives later, the as-of date moving on (a course drops out, an unresolved side effect
+    becomes adverse) and a device record (laser types). Each night changes one of them, and
+    the patients it changes hold no new session, outcome or side effect."""
+    landing, data = first_night
+    landing.write(
+        "side_effects/night2.csv",
+        "event_id,clinic_id,patient_ref,effect,severity,onset_on,updated_at\n"
+        "E1,C01,MRN-4,erythema,mild,2026-03-29,2026-03-29T12:00:00Z\n",
+    )
+    refresh(landing, data)
+    status = "select status from marts.fct_courses where first_session_at::date = '{}'"
+    adverse = "select is_adverse_event from marts.fct_side_effects"
+    assert rows(data, status.format("2026-03-02")) == [("in_progress",)]
+    assert rows(data, adverse) == [(False,)]  # 1 day old at the as-of date, 30 March
+
+    # Night 3: MRN-1's plan (2 sessions) arrives: the course of S1 and S2 is completed.
+    landing.write(
+        "consultations/night3.csv",
+        "consultation_id,clinic_id,patient_ref,consulted_at,primary_concern,decision,"
+        "planned_sessions,updated_at\n"
+        "Q1,C01,MRN-1,2026-02-01T10:00:00,melasma,proceed,2,2026-02-01T12:00:00\n",
+    )
+    assert dbt_line(refresh(landing, data)).startswith(INCREMENTAL_BUILD)
+    assert rows(data, status.format("2026-03-02")) == [("completed",)]
+
+    # Night 4: another patient's session on 1 July moves the as-of date: MRN-2's course (last
+    # session 3 March) has dropped out, and MRN-4's unresolved erythema lasts 94 days.
+    landing.sessions(
+        "sessions/night4.csv",
+        session_row("S4", patient_ref="MRN-3", started_at="2026-07-01T10:00:00"),
+    )
+    assert dbt_line(refresh(landing, data)).startswith(INCREMENTAL_BUILD)
+    assert rows(data, status.format("2026-03-03")) == [("dropped_out",)]
+    assert rows(data, adverse) == [(True,)]
+
+    # Night 5: device D1's record names its laser type, for every session done with it.
+    landing.write(
+        "devices/night5.csv",
+        "device_id,clinic_id,laser_type,wavelength_nm,updated_at\n"
+        "D1,C01,qs_nd_yag,1064,2026-01-01T00:00:00Z\n",
+    )
+    assert dbt_line(refresh(landing, data)).startswith(INCREMENTAL_BUILD)
+    assert rows(data, "select distinct laser_type from marts.fct_sessions") == [("qs_nd_yag",)]
+    assert snapshot(data.warehouse, BUILT) == from_scratch(landing, tmp_path / "scratch")
+
+
 def test_a_night_without_new_files_builds_on_the_published_warehouse(first_night):
     landing, data = first_night
     before = snapshot(data.warehouse, BUILT)

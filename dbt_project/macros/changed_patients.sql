@@ -18,11 +18,26 @@
   plain table; on an incremental build it keeps the changed patients' rows, and the strategy
   deletes those patients' old rows before inserting the new ones (a patient whose last row
   disappeared, say by a void, is deleted and nothing is inserted).
+
+  Two sets exist, because the course-level rows of a patient also change without a new record
+  of theirs (a consultation, a device, the as-of date: see int_changed_patients), and that
+  wider set can only be known after staging. The models up to the courses (staging, completed
+  and coursed sessions, matched outcomes, attributed side effects) use
+  `stg_lake__changed_patients`; the models from int_courses_planned on use the wider one:
+
+      {{ config(
+          materialized=changed_patients_materialization(),
+          incremental_strategy='int_changed_patients'
+      ) }}
+      ...
+      where {{ changed_patients_only('source.patient_key', 'int_changed_patients') }}
 -#}
 
-{% macro changed_patients_only(patient_key_column='patient_key') -%}
+{% macro changed_patients_only(
+    patient_key_column='patient_key', changed_patients='stg_lake__changed_patients'
+) -%}
     {#- ref() outside the if, so dbt records the dependency when it parses the model -#}
-    {%- set changed_patients = ref('stg_lake__changed_patients') -%}
+    {%- set changed_patients = ref(changed_patients) -%}
     {%- if is_incremental() -%}
         {{ patient_key_column }} in (select patient_key from {{ changed_patients }})
     {%- else -%}
@@ -32,10 +47,20 @@
 
 
 {% macro get_incremental_changed_patients_sql(arg_dict) -%}
+    {{ replace_changed_patients(arg_dict, ref('stg_lake__changed_patients')) }}
+{%- endmacro %}
+
+
+{% macro get_incremental_int_changed_patients_sql(arg_dict) -%}
+    {{ replace_changed_patients(arg_dict, ref('int_changed_patients')) }}
+{%- endmacro %}
+
+
+{% macro replace_changed_patients(arg_dict, changed_patients) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     delete from {{ target }}
-    where patient_key in (select patient_key from {{ ref('stg_lake__changed_patients') }});
+    where patient_key in (select patient_key from {{ changed_patients }});
 
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
@@ -57,4 +82,32 @@
 
 {% macro duckdb__changed_patients_materialization() -%}
     {{ return('incremental') }}
+{%- endmacro %}
+
+
+{#- The patients of every version of each `feed` record (by `record_key`) that one of this
+    build's new files (the CTE `new_files`: file_sha256, feed) holds a version of: a correction
+    that moves a record to another patient changes both. -#}
+{% macro patients_of_new_versions(feed, record_key) -%}
+    select versions.patient_key
+    from {{ source('lake', feed) }} as versions
+    where versions.{{ record_key }} in (
+        select changed.{{ record_key }}
+        from {{ source('lake', feed) }} as changed
+        inner join new_files
+            on
+                changed._file_sha256 = new_files.file_sha256
+                and new_files.feed = '{{ feed }}'
+    )
+{%- endmacro %}
+
+
+{#- The files this build loads first (the ledger's rows this invocation added), for the CTE
+    `new_files` that patients_of_new_versions() reads. -#}
+{% macro new_files_of_this_build() -%}
+    select
+        file_sha256,
+        feed
+    from {{ ref('stg_lake__loaded_files') }}
+    where first_built_by_invocation = '{{ invocation_id }}'
 {%- endmacro %}

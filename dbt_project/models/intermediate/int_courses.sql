@@ -8,11 +8,19 @@
 -- status: `maintenance` for maintenance courses, else plan_status.
 -- next_course_*: the patient's next course on the same treatment area (course_number + 1),
 -- null for the latest one. The one definition of "the next course" for every model.
+-- A course's status depends on the as-of date; its as_of_date and days_since_last_session,
+-- which change for every course every night, are fct_courses' (this model is rebuilt per
+-- changed patient: int_changed_patients holds those whose status can move with the date).
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='int_changed_patients'
+) }}
 with
 
 courses as (
 
     select * from {{ ref('int_courses_planned') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
@@ -122,8 +130,6 @@ final as (
         fitzpatrick,
         fitzpatrick_is_range,
         fitzpatrick_source,
-        as_of_date,
-        cast(days_since_last_session as integer) as days_since_last_session,
         next_course_id,
         next_course_type,
         next_course_first_session_at,

@@ -4,23 +4,30 @@
 -- consultation_id). Without one, or where it leaves a value empty or non-positive, the
 -- defaults apply. Skin type: the first session's assessment, else the plan consultation's,
 -- else the patient record's.
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='int_changed_patients'
+) }}
 with
 
 sessions as (
 
     select * from {{ ref('int_sessions_coursed') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 consultations as (
 
     select * from {{ ref('stg_lake__consultations') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 patients as (
 
     select * from {{ ref('stg_lake__patients') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 

@@ -1,10 +1,15 @@
 -- One row per aborted, non-voided session. Aborted sessions belong to no course and count in
 -- no course metric; they are reported here on their own.
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='changed_patients'
+) }}
 with
 
 sessions as (
 
     select * from {{ ref('stg_lake__sessions') }}
+    where {{ changed_patients_only() }}
 
 ),
 

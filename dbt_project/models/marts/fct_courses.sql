@@ -1,7 +1,8 @@
 -- One row per treatment course (see int_courses for the rules), with side-effect flags: a
 -- course has an adverse (pigmentary, serious) event when any of its sessions has one
 -- (int_sessions_ae_flagged). A course's laser type is the one laser type of all its sessions'
--- devices, `mixed` when they differ, null when no device is known.
+-- devices, `mixed` when they differ, null when no device is known. days_since_last_session:
+-- from the last session's clinic-local date to the as-of date (int_as_of_date).
 with
 
 courses as (
@@ -19,6 +20,12 @@ sessions as (
 ae_flags as (
 
     select * from {{ ref('int_sessions_ae_flagged') }}
+
+),
+
+as_of as (
+
+    select * from {{ ref('int_as_of_date') }}
 
 ),
 
@@ -78,13 +85,17 @@ final as (
         courses.planned_sessions,
         courses.planned_interval_days,
         courses.plan_consultation_id,
-        courses.as_of_date,
-        courses.days_since_last_session,
+        as_of.as_of_date,
+        cast(
+            {{ dbt.datediff('courses.last_session_on_local', 'as_of.as_of_date', 'day') }}
+            as integer
+        ) as days_since_last_session,
         coalesce(course_ae_flags.adverse_events, 0) as adverse_events,
         coalesce(course_ae_flags.adverse_flag, 0) = 1 as has_adverse_event,
         coalesce(course_ae_flags.pigmentary_flag, 0) = 1 as has_pigmentary_event,
         coalesce(course_ae_flags.serious_flag, 0) = 1 as has_serious_event
     from courses
+    cross join as_of
     left join course_ae_flags
         on courses.course_id = course_ae_flags.course_id
     left join course_laser_types

@@ -2,23 +2,30 @@
 -- (int_sessions_fluence_checked), its fluence and interval bands (macros/dose_response.sql)
 -- and its side-effect flags (int_sessions_ae_flagged). Orphans (a session whose patient,
 -- clinic, provider or device has not arrived) are kept.
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='int_changed_patients'
+) }}
 with
 
 sessions as (
 
     select * from {{ ref('int_sessions_coursed') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 courses as (
 
     select * from {{ ref('int_courses') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 fluence_checks as (
 
     select * from {{ ref('int_sessions_fluence_checked') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 

@@ -19,6 +19,12 @@ regression_signals as (
 
 ),
 
+as_of as (
+
+    select * from {{ ref('int_as_of_date') }}
+
+),
+
 population as (
 
     select * from courses
@@ -40,11 +46,12 @@ candidates as (
         population.primary_concern,
         population.last_session_at,
         population.last_session_on_local as origin_on,
-        population.as_of_date,
+        as_of.as_of_date,
         population.next_course_id,
         population.next_course_first_session_on_local as next_course_on,
         regression_signals.regression_on
     from population
+    cross join as_of
     left join regression_signals
         on population.course_id = regression_signals.course_id
 

@@ -3,17 +3,23 @@
 -- derived timepoints. A data-quality finding, not an error: the derived timepoint is the one
 -- used. Where a score was chosen more than once (two courses), the choice that matches the
 -- supplied timepoint is reported, else the earliest timepoint in course order.
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='int_changed_patients'
+) }}
 with
 
 scores as (
 
     select * from {{ ref('int_outcomes_matched') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 timepointed as (
 
     select * from {{ ref('int_outcomes_timepointed') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 

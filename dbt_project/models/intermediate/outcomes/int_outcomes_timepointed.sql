@@ -11,17 +11,23 @@
 -- End-of-course and follow-up scores must be collected before the patient's next course on the
 -- same treatment area starts (int_courses.next_course_first_session_at): a later score
 -- reflects the new course (it may be its baseline).
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='int_changed_patients'
+) }}
 with
 
 scores as (
 
     select * from {{ ref('int_outcomes_matched') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 courses as (
 
     select * from {{ ref('int_courses') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 

@@ -2,17 +2,23 @@
 -- or inferred), counted. Every completed session has a row; one without events has zero
 -- counts and false flags. Pigmentary events are always adverse, so has_pigmentary_event
 -- marks a session with a pigmentary adverse event.
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='int_changed_patients'
+) }}
 with
 
 sessions as (
 
     select * from {{ ref('int_sessions_completed') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 side_effects as (
 
     select * from {{ ref('int_side_effects_classified') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
@@ -34,6 +40,7 @@ final as (
 
     select
         sessions.session_id,
+        sessions.patient_key,
         cast(coalesce(per_session.side_effects, 0) as integer) as side_effects,
         cast(coalesce(per_session.adverse_events, 0) as integer) as adverse_events,
         cast(coalesce(per_session.pigmentary_events, 0) as integer) as pigmentary_events,

@@ -3,17 +3,23 @@
 -- seed; a fluence below its minimum or above its maximum (bounds inclusive) is
 -- fluence_out_of_range. Without a range (another laser type, an unknown device or skin type)
 -- or without a fluence, a session is never flagged; fluence_range_min/max_j_cm2 are then null.
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='int_changed_patients'
+) }}
 with
 
 sessions as (
 
     select * from {{ ref('int_sessions_coursed') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 courses as (
 
     select * from {{ ref('int_courses') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
@@ -44,6 +50,7 @@ final as (
     select
         sessions.session_id,
         sessions.course_id,
+        sessions.patient_key,
         sessions.device_id,
         live_devices.laser_type,
         courses.fitzpatrick,

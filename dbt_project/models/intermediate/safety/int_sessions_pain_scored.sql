@@ -3,17 +3,23 @@
 -- `pain_window_days` (3); ties go to the lower response_id. Matched by patient and time, not
 -- by the score's session_id, which many systems leave empty. Sessions without such a score
 -- are not here.
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='int_changed_patients'
+) }}
 with
 
 sessions as (
 
     select * from {{ ref('fct_sessions') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 outcomes as (
 
     select * from {{ ref('stg_lake__outcomes') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
@@ -38,6 +44,7 @@ candidates as (
     select
         sessions.session_id,
         sessions.clinic_id,
+        sessions.patient_key,
         sessions.laser_type,
         sessions.fitzpatrick,
         sessions.numbing_cream,
@@ -65,6 +72,7 @@ final as (
     select
         session_id,
         clinic_id,
+        patient_key,
         laser_type,
         fitzpatrick,
         numbing_cream,

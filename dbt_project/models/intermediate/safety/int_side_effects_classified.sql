@@ -4,11 +4,16 @@
 -- to resolved_on or, while unresolved, to the as-of date. An event is adverse when its rule is
 -- `always`, or (expected reactions) when it is severe or duration_days is MORE than
 -- `ae_min_duration_days`. Serious: severe, or the clinic's own serious flag.
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='int_changed_patients'
+) }}
 with
 
 side_effects as (
 
     select * from {{ ref('int_side_effects_attributed') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 

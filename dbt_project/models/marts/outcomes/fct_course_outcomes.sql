@@ -6,11 +6,16 @@
 -- relative_reduction >= 0.5 (mmasi, pigmentation_vas), end score <= 2 (gais), end score >= 4
 -- (satisfaction_5); null when it cannot be decided. Rules and thresholds: the `instruments`
 -- seed only (responder_rule, responder_threshold).
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='int_changed_patients'
+) }}
 with
 
 courses as (
 
     select * from {{ ref('int_courses') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
@@ -23,6 +28,7 @@ instruments as (
 timepointed as (
 
     select * from {{ ref('int_outcomes_timepointed') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 

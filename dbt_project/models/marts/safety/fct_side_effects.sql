@@ -2,29 +2,37 @@
 -- session it is attributed to and that session's course. Unattributed events are kept (their
 -- session and course columns are null). Skin type: the course's; for an event without a
 -- course, the patient record's.
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='int_changed_patients'
+) }}
 with
 
 side_effects as (
 
     select * from {{ ref('int_side_effects_classified') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 sessions as (
 
     select * from {{ ref('int_sessions_coursed') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 courses as (
 
     select * from {{ ref('int_courses') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 patients as (
 
     select * from {{ ref('stg_lake__patients') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 

@@ -9,8 +9,7 @@ with
 
 new_files as (
 
-    select file_sha256 from {{ ref('stg_lake__loaded_files') }}
-    where first_built_by_invocation = '{{ invocation_id }}'
+    {{ new_files_of_this_build() }}
 
 ),
 
@@ -26,53 +25,17 @@ outcomes as (
 
 ),
 
-side_effects as (
-
-    select * from {{ source('lake', 'side_effects') }}
-
-),
-
-changed_sessions as (
-
-    select distinct sessions.session_id
-    from sessions
-    inner join new_files on sessions._file_sha256 = new_files.file_sha256
-
-),
-
-changed_outcomes as (
-
-    select distinct outcomes.response_id
-    from outcomes
-    inner join new_files on outcomes._file_sha256 = new_files.file_sha256
-
-),
-
-changed_side_effects as (
-
-    select distinct side_effects.event_id
-    from side_effects
-    inner join new_files on side_effects._file_sha256 = new_files.file_sha256
-
-),
-
 touched_patients as (
 
-    select sessions.patient_key
-    from sessions
-    inner join changed_sessions on sessions.session_id = changed_sessions.session_id
+    {{ patients_of_new_versions('sessions', 'session_id') }}
 
     union
 
-    select outcomes.patient_key
-    from outcomes
-    inner join changed_outcomes on outcomes.response_id = changed_outcomes.response_id
+    {{ patients_of_new_versions('outcomes', 'response_id') }}
 
     union
 
-    select side_effects.patient_key
-    from side_effects
-    inner join changed_side_effects on side_effects.event_id = changed_side_effects.event_id
+    {{ patients_of_new_versions('side_effects', 'event_id') }}
 
 ),
 

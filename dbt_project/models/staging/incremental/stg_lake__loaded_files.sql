@@ -1,22 +1,26 @@
 -- The ledger of the lake's files this warehouse has been built from: one row per landed file
--- with patient records (sessions, outcomes, side effects), and the dbt invocation that first
--- built it. A file the ledger does not hold yet is new to this build; the incremental models
--- recompute the patients its records touch (stg_lake__changed_patients).
+-- and feed (the ingest loads the same bytes once per feed), with the dbt invocation that first
+-- built it. A file
+-- the ledger does not hold yet is new to this build; the incremental models recompute the
+-- patients its records touch (stg_lake__changed_patients, int_changed_patients).
 {{ config(materialized='incremental', incremental_strategy='append') }}
+
+{%- set feeds = [
+    'sessions', 'outcomes', 'side_effects', 'consultations', 'patients',
+    'clinics', 'providers', 'devices'
+] %}
 
 with
 
 loaded_files as (
 
-    select _file_sha256 as file_sha256 from {{ source('lake', 'sessions') }}
-
-    union
-
-    select _file_sha256 as file_sha256 from {{ source('lake', 'outcomes') }}
-
-    union
-
-    select _file_sha256 as file_sha256 from {{ source('lake', 'side_effects') }}
+    {% for feed in feeds %}
+        select distinct
+            '{{ feed }}' as feed,
+            _file_sha256 as file_sha256
+        from {{ source('lake', feed) }}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 
 ),
 
@@ -24,10 +28,16 @@ final as (
 
     select
         file_sha256,
+        feed,
         '{{ invocation_id }}' as first_built_by_invocation
     from loaded_files
     {% if is_incremental() %}
-        where file_sha256 not in (select file_sha256 from {{ this }})
+        where not exists (
+            select 1 from {{ this }} as built
+            where
+                built.feed = loaded_files.feed
+                and built.file_sha256 = loaded_files.file_sha256
+        )
     {% endif %}
 
 )
