@@ -86,15 +86,15 @@
 
 
 {#- The patients of every version of each `feed` record (by `record_key`) that one of this
-    build's new files (the CTE `new_files`: file_sha256, feed) holds a version of: a correction
-    that moves a record to another patient changes both. -#}
+    build's new files holds a version of: a correction that moves a record to another patient
+    changes both. -#}
 {% macro patients_of_new_versions(feed, record_key) -%}
     select versions.patient_key
     from {{ source('lake', feed) }} as versions
     where versions.{{ record_key }} in (
         select changed.{{ record_key }}
         from {{ source('lake', feed) }} as changed
-        inner join new_files
+        inner join ({{ new_files_of_this_build() }}) as new_files
             on
                 changed._file_sha256 = new_files.file_sha256
                 and new_files.feed = '{{ feed }}'
@@ -102,8 +102,7 @@
 {%- endmacro %}
 
 
-{#- The files this build loads first (the ledger's rows this invocation added), for the CTE
-    `new_files` that patients_of_new_versions() reads. -#}
+{#- The files this build loads first: the ledger's rows this invocation added. -#}
 {% macro new_files_of_this_build() -%}
     select
         file_sha256,

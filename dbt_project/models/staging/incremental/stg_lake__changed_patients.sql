@@ -7,12 +7,6 @@
 -- than join every raw row to the files (54 s of a 10m first build).
 with
 
-new_files as (
-
-    {{ new_files_of_this_build() }}
-
-),
-
 sessions as (
 
     select * from {{ source('lake', 'sessions') }}
