@@ -31,7 +31,8 @@ def test_the_ingest_stays_within_twice_its_measured_ratio_to_the_raw_read(tmp_pa
 
     data = DataDir(tmp_path / "data")
     data.state.mkdir(parents=True)
-    suites = SuiteValidator()  # its seconds (GX's import included) are validation, not ingest
+    # Its seconds (waiting for GX's import included) are validation, not ingest.
+    suites = SuiteValidator()
     started = time.monotonic()
     summary = ingest_landing(landing, data.ingest_paths(), "bench", suites=suites)
     ingest_s = time.monotonic() - started - suites.seconds

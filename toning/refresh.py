@@ -82,7 +82,7 @@ class RefreshResult:
 @dataclass(frozen=True)
 class DataDocs:
     index: Path
-    validate_s: float  # the expectation suites, during ingest (GX's import included)
+    validate_s: float  # the expectation suites, during ingest (waiting for GX's import included)
     build_s: float
 
 
