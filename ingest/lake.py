@@ -268,10 +268,13 @@ def load_findings(
         con.unregister("findings")
 
 
-def load_identities(con: duckdb.DuckDBPyConnection, records: pa.Table, keyer: PatientKeyer) -> None:
-    """Record patient_ref and date of birth per pseudonym in the restricted identity store."""
+def load_identities(
+    con: duckdb.DuckDBPyConnection, batches: list[pa.Table], keyer: PatientKeyer
+) -> None:
+    """Record patient_ref and date of birth per pseudonym in the restricted identity store,
+    for the records of many patients files at once."""
     keyer.bind(con)
-    con.register("incoming", records)
+    con.register("incoming", pa.concat_tables(batches, promote_options="permissive"))
     try:
         con.execute(
             f"""
@@ -291,7 +294,12 @@ def load_identities(con: duckdb.DuckDBPyConnection, records: pa.Table, keyer: Pa
                 from identities
             )
             select distinct * from hashed
-            where _row_hash not in (select _row_hash from patient_identity)
+            where _row_hash not in (
+                -- As in load_records: only the stored hashes these records could match, so
+                -- the cost follows the night's records, not the whole store.
+                select stored._row_hash from patient_identity as stored
+                where stored._row_hash in (select _row_hash from hashed)
+            )
             """
         )
     finally:

@@ -394,7 +394,8 @@ def _prepare(
 class _Loader:
     """Validates prepared files of one feed together (a GX run has a fixed cost), then stores
     them together in one transaction: each file's quarantined rows and findings, all their
-    records in one statement, each file's `ops.ingest_files` record."""
+    records in one statement (and the identities of patients files in one more, in the
+    identity store), each file's `ops.ingest_files` record."""
 
     con: duckdb.DuckDBPyConnection
     identity: duckdb.DuckDBPyConnection
@@ -474,25 +475,20 @@ class _Loader:
             self.run_id,
         )
         result.rows_with_findings = verdict.findings[RECORD_NUMBER].n_unique()
-        if not good.height:
-            return None
-        if feed.name == "patients":
-            lake.load_identities(self.identity, good.to_arrow(), self.keyer)
-        return good
+        return good if good.height else None
 
     def _load(self, loading: list[tuple[_Prepared, pl.DataFrame]]) -> None:
-        """The records of the flushed files, in one statement; each file's counts."""
+        """The records of the flushed files, in one statement (their patients' identities in
+        another); each file's counts."""
         if not loading:
             return
         feed = FEEDS[loading[0][0].landed.feed]
-        counts = lake.load_records(
-            self.con,
-            feed,
-            [(good.to_arrow(), prepared.result.sha256) for prepared, good in loading],
-            self.keyer,
-        )
+        records = [(good.to_arrow(), prepared.result.sha256) for prepared, good in loading]
+        counts = lake.load_records(self.con, feed, records, self.keyer)
         for (prepared, _), (loaded, duplicate) in zip(loading, counts, strict=True):
             prepared.result.rows_loaded, prepared.result.rows_duplicate = loaded, duplicate
+        if feed.name == "patients":
+            lake.load_identities(self.identity, [table for table, _ in records], self.keyer)
         if feed.name == "clinics":
             for _, good in loading:
                 self.calendar = self.calendar.with_clinics(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import gzip
 import os
 import stat
+from datetime import date
+
+import duckdb
 
 from ingest.landing import archive_path
 from ingest.pseudonymise import PatientKeyer
@@ -310,6 +313,41 @@ def test_age_is_kept_as_a_five_year_band_at_consultation(landing, ingest):
     ) == [
         {"consultation_id": "K1", "age_band": "35-39"},  # the day before the 40th birthday
         {"consultation_id": "K2", "age_band": "40-44"},
+    ]
+
+
+def test_each_version_of_a_patients_identity_is_stored_once_across_files_and_nights(
+    landing, ingest, data_dir
+):
+    """The identity store is loaded for many patients files at once: a record in two files of
+    one night, and again on a later night, is stored once; a corrected date of birth is a
+    version of its own, and the age bands follow it."""
+    record = "MRN-1,C01,Aurelia,Quenby,aq@example.org,1986-06-30,III,2026-03-03T00:00:00Z"
+    other = "MRN-2,C01,Bram,Stoker,bs@example.org,1970-01-15,II,2026-03-03T00:00:00Z"
+    landing.write("patients/C01_a.csv", f"{PATIENT_HEADER}\n{record}\n{other}\n")
+    landing.write("patients/C01_b.csv", f"{PATIENT_HEADER}\n{record}\n")
+    landing.write(
+        "consultations/c.csv",
+        "consultation_id,clinic_id,patient_ref,consulted_at,primary_concern,decision,updated_at\n"
+        "K1,C01,MRN-1,2026-06-29T10:00:00,melasma,proceed,2026-06-29T10:00:00\n",
+    )
+    ingest("night-1")
+    corrected = "MRN-1,C01,Aurelia,Quenby,aq@example.org,1996-06-30,III,2026-04-01T00:00:00Z"
+    landing.write("patients/C01_c.csv", f"{PATIENT_HEADER}\n{record}\n{corrected}\n")
+    _, warehouse = ingest("night-2")
+
+    with duckdb.connect(str(data_dir.identity), read_only=True) as con:
+        stored = con.execute(
+            "select patient_ref, date_of_birth, count(*) from patient_identity"
+            " group by all order by all"
+        ).fetchall()
+    assert stored == [
+        ("MRN-1", date(1986, 6, 30), 1),
+        ("MRN-1", date(1996, 6, 30), 1),
+        ("MRN-2", date(1970, 1, 15), 1),
+    ]
+    assert warehouse.rows("select age_band from raw.consultation_age_bands") == [
+        {"age_band": "25-29"}  # born 1996-06-30, a day short of 30
     ]
 
 
