@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import session_row
 from toning import memory
-from toning.config import RUN_STAGES, DataDir
+from toning.config import DBT_MEMORY_ENV, RUN_STAGES, DataDir, dbt_memory_limit
 from toning.dbt import DBT_PROJECT_DIR, NodeProgress
 from toning.refresh import RefreshError, StageClock, refresh_lock, run_refresh
 
@@ -165,6 +165,23 @@ def test_a_wrong_dbt_memory_setting_fails_at_once_before_the_ingest(landing, dat
     with pytest.raises(RefreshError, match="TONING_DBT_MEMORY_LIMIT must be a size such as 5GB"):
         run_refresh(landing.root, data_dir)
     assert not data_dir.lake.exists()
+
+
+def test_dbts_memory_follows_the_size_of_the_lake_it_builds_from(tmp_path, monkeypatch):
+    monkeypatch.delenv(DBT_MEMORY_ENV, raising=False)
+    lake = tmp_path / "lake.duckdb"
+    assert dbt_memory_limit(lake) == "1000MB"  # no lake yet: the floor
+    for size, limit in [
+        (10_000_000, "1000MB"),  # the demo tier: the floor
+        (320_000_000, "1500MB"),  # the 1m tier: four times the lake, up to a 500 MB step
+        (370_000_000, "1500MB"),  # a lake grown by nights keeps it, and dbt its parsed project
+        (3_000_000_000, "4000MB"),  # the ceiling
+    ]:
+        with lake.open("wb") as sized:
+            sized.truncate(size)
+        assert dbt_memory_limit(lake) == limit
+    monkeypatch.setenv(DBT_MEMORY_ENV, "700MB")  # a setting wins
+    assert dbt_memory_limit(lake) == "700MB"
 
 
 def test_a_missing_landing_folder_is_a_clear_failure(tmp_path):

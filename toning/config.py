@@ -35,9 +35,16 @@ ENGINES = ("duckdb", "spark")
 DBT_MEMORY_ENV = "TONING_DBT_MEMORY_LIMIT"
 # dbt's DuckDB, left to its default (80 % of the machine's memory), held 13.8 GiB building the
 # 10m tier; with a limit it spills its largest joins to disk under the data dir's state/dbt.
-# At 10m, the refresh and dbt together peaked at 8.1 GiB with 5 GB, over the 8 GiB that tier may
-# use, and at 7.3 GiB with 4 GB (README, "Performance").
-DEFAULT_DBT_MEMORY_LIMIT = "4GB"
+# Unset, the limit follows the lake it builds from: DBT_MEMORY_PER_LAKE_BYTE times the lake
+# file's size, rounded up to DBT_MEMORY_STEP_MB, within [DBT_MEMORY_FLOOR_MB,
+# DBT_MEMORY_CEILING_MB]. At 10m (a lake of several GB) the refresh and dbt together peaked at
+# 8.1 GiB with 5 GB, over the 8 GiB that tier may use, and at 7.3 GiB with 4 GB, the ceiling.
+# At 1m (a 0.32 GB lake) they peaked at 2.9 to 3.2 GiB with 4 GB, over its 3 GiB; with 1.5 GB
+# dbt held 1.7 GiB instead of 2.0 to 2.3, in the same 36 s (README, "Performance").
+DBT_MEMORY_PER_LAKE_BYTE = 4
+DBT_MEMORY_FLOOR_MB = 1000
+DBT_MEMORY_CEILING_MB = 4000
+DBT_MEMORY_STEP_MB = 500
 _MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
@@ -80,10 +87,18 @@ def engine(option: str | None = None) -> str:
     return chosen
 
 
-def dbt_memory_limit() -> str:
-    """$TONING_DBT_MEMORY_LIMIT (DuckDB's notation: 5GB, 800MB), else DEFAULT_DBT_MEMORY_LIMIT:
-    how much memory dbt's DuckDB may hold before it spills to disk."""
-    setting = os.environ.get(DBT_MEMORY_ENV, "").strip() or DEFAULT_DBT_MEMORY_LIMIT
+def dbt_memory_limit(lake: Path | None = None) -> str:
+    """How much memory dbt's DuckDB may hold before it spills to disk: $TONING_DBT_MEMORY_LIMIT
+    (DuckDB's notation: 5GB, 800MB), else DBT_MEMORY_PER_LAKE_BYTE times the size of the `lake`
+    it builds from, in steps, within the floor and ceiling (the floor when there is no lake)."""
+    setting = os.environ.get(DBT_MEMORY_ENV, "").strip()
+    if not setting:
+        lake_bytes = lake.stat().st_size if lake is not None and lake.exists() else 0
+        # In steps, so a lake growing night by night seldom changes the limit: dbt parses the
+        # whole project again whenever its profile, which holds the limit, changes (3 s).
+        steps = -(-DBT_MEMORY_PER_LAKE_BYTE * lake_bytes // (DBT_MEMORY_STEP_MB * 1_000_000))
+        megabytes = steps * DBT_MEMORY_STEP_MB
+        return f"{min(max(megabytes, DBT_MEMORY_FLOOR_MB), DBT_MEMORY_CEILING_MB)}MB"
     if not _MEMORY_SIZE.match(setting):
         raise ValueError(f"{DBT_MEMORY_ENV} must be a size such as 5GB or 800MB, got {setting!r}")
     return setting

@@ -77,7 +77,7 @@ def dbt_environment(*, lake_path: Path, build_path: Path, work_dir: Path) -> dic
             # a failed node's SQL stays in target/run.
             "DBT_LOG_LEVEL_FILE": "info",
             # profiles.yml hands these to DuckDB: its memory, and where it spills past it.
-            "TONING_DBT_MEMORY_LIMIT": config.dbt_memory_limit(),
+            "TONING_DBT_MEMORY_LIMIT": config.dbt_memory_limit(Path(lake_path)),
             "TONING_DBT_SPILL_DIR": str(Path(work_dir).resolve() / "spill"),
         }
     )
