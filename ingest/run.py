@@ -23,7 +23,13 @@ import polars as pl
 
 from contract.feeds import FEEDS, Feed
 from ingest import key_check, lake
-from ingest.conform import HELPER_SUFFIXES, ClinicCalendar, MissingColumns, conform
+from ingest.conform import (
+    HELPER_SUFFIXES,
+    ClinicCalendar,
+    MissingColumns,
+    alike_key,
+    conform_together,
+)
 from ingest.landing import (
     IgnoredPath,
     LandingFile,
@@ -123,6 +129,11 @@ _UNOPENABLE = "unopenable"  # steps of _preparing for a file that is not prepare
 _UNCHANGED = "unchanged"
 
 
+# New files of one feed are read up to this many records before they are typed together: a
+# night's small files pay typing's fixed cost once per group, not once each.
+TYPE_TOGETHER_ROWS = 20_000
+
+
 def _preparing(
     files: list[LandingFile],
     seen: _SeenFiles,
@@ -130,26 +141,41 @@ def _preparing(
     paths: IngestPaths,
     limits: ReadLimits | None,
 ) -> Callable[[Callable[..., None], Callable[[], None]], None]:
-    """The work of reading ahead: each file hashed, and a new one archived, read and typed;
-    each step handed on as (file, prepared file or why not)."""
+    """The work of reading ahead: each file hashed, and a new one archived and read, then typed
+    with the new files of its feed read before it (`_type_together`); each step handed on, in
+    the files' order, as (file, prepared file or why not)."""
 
     def prepare_each(hand_on: Callable[..., None], wait_until_stored: Callable[[], None]):
+        read: list[_Prepared] = []  # new files of one feed, read, not yet typed
+
+        def type_and_hand_on() -> None:
+            _type_together(read, loader.calendar)
+            for prepared in read:
+                hand_on((prepared.landed, prepared), prepared.result.rows_read)
+            read.clear()
+
         for landed in files:
             # The contract identifies a file by its bytes: hash it every time, whatever its
             # size and modification time say (an in-place edit can keep both).
             sha256 = _sha256_or_none(landed.path)
             if sha256 is None:
+                type_and_hand_on()
                 hand_on((landed, _UNOPENABLE))
                 continue
             if (landed.relpath, sha256) in seen.path_and_sha:
-                hand_on((landed, _UNCHANGED))
+                hand_on((landed, _UNCHANGED))  # only counted: it may pass the files read
                 continue
+            if read and read[0].landed.feed != landed.feed:
+                type_and_hand_on()
             archived = archive_file(landed.path, paths.archive, sha256)
-            prepared = _prepare(landed, archived, sha256, seen, loader.calendar, paths.work, limits)
+            read.append(_read_new(landed, archived, sha256, seen, paths.work, limits))
             seen.add(landed, sha256)
-            hand_on((landed, prepared), prepared.result.rows_read)
             if landed.feed == "clinics":
-                wait_until_stored()  # the files after it are read with the calendar it sets
+                type_and_hand_on()
+                wait_until_stored()  # the files after it are typed with the calendar it sets
+            elif sum(prepared.result.rows_read for prepared in read) >= TYPE_TOGETHER_ROWS:
+                type_and_hand_on()
+        type_and_hand_on()
 
     return prepare_each
 
@@ -340,17 +366,16 @@ class _Prepared:
     verdict: Verdict | None = None  # the suite's, on `parsed`
 
 
-def _prepare(
+def _read_new(
     landed: LandingFile,
     archived: Path,
     sha256: str,
     seen: _SeenFiles,
-    calendar: ClinicCalendar,
     work: Path,
     limits: ReadLimits | None,
 ) -> _Prepared:
-    """Read and type a new file. It is read from its archived copy: exactly the bytes that
-    were hashed, under a name no landing file chose."""
+    """Read a new file, to be typed with others (`_type_together`). It is read from its
+    archived copy: exactly the bytes that were hashed, under a name no landing file chose."""
     result = FileResult(landed.relpath, landed.feed, sha256, status="loaded")
     prepared = _Prepared(landed, result)
     if landed.relpath in seen.paths:
@@ -377,17 +402,34 @@ def _prepare(
         result.status, result.reason = "empty", "header only: no records"
         return prepared
     prepared.batch = batch
-    try:
-        conformed = conform(batch, feed, calendar)
-    except MissingColumns as error:
-        result.status = "quarantined"
-        result.reason = f"missing_columns: {error}{_looks_like(batch)}"
-        prepared.whole_file_rejects = _whole_file_rejects(batch, feed, result.reason)
-        return prepared
-    if conformed.ignored_columns:
-        result.warnings.append(f"ignored unknown column(s): {', '.join(conformed.ignored_columns)}")
-    prepared.parsed = conformed.parsed
     return prepared
+
+
+def _type_together(read: list[_Prepared], calendar: ClinicCalendar) -> None:
+    """Type the files read (of one feed), those that arrived alike together; a file without
+    its feed's required columns is quarantined whole."""
+    alike: dict[tuple, list[_Prepared]] = {}
+    for prepared in read:
+        if prepared.batch is not None:
+            alike.setdefault(alike_key(prepared.batch), []).append(prepared)
+    for group in alike.values():
+        feed = FEEDS[group[0].landed.feed]
+        try:
+            conformed = conform_together([prepared.batch for prepared in group], feed, calendar)
+        except MissingColumns as error:
+            for prepared in group:
+                result = prepared.result
+                result.status = "quarantined"
+                result.reason = f"missing_columns: {error}{_looks_like(prepared.batch)}"
+                prepared.whole_file_rejects = _whole_file_rejects(
+                    prepared.batch, feed, result.reason
+                )
+            continue
+        for prepared, typed in zip(group, conformed, strict=True):
+            if typed.ignored_columns:
+                ignored = ", ".join(typed.ignored_columns)
+                prepared.result.warnings.append(f"ignored unknown column(s): {ignored}")
+            prepared.parsed = typed.parsed
 
 
 @dataclass

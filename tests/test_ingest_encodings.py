@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from contract.feeds import FEEDS
-from ingest.conform import ClinicCalendar, conform
-from ingest.readers import RECORD_NUMBER, read_batch
+from ingest.conform import ClinicCalendar, conform, conform_together
+from ingest.readers import RECORD_NUMBER, RawBatch, read_batch
 from tests.conftest import SESSION_HEADER, session_row
 
 
@@ -146,15 +146,22 @@ def test_each_row_is_typed_as_if_it_were_alone_in_its_file(tmp_path):
         rows.append(session_row(f"S{number}", **value) + extra)
     calendar = ClinicCalendar({"C01": "Asia/Singapore"}, frozenset({"C02"}))
 
-    def typed(name: str, lines: list[str]) -> pl.DataFrame:
+    def read(name: str, lines: list[str]) -> RawBatch:
         path = tmp_path / name
         path.write_text("\n".join([header, *lines]) + "\n")
-        batch = read_batch(path, tmp_path, FEEDS["sessions"], None)
-        return conform(batch, FEEDS["sessions"], calendar).parsed.drop(RECORD_NUMBER)
+        return read_batch(path, tmp_path, FEEDS["sessions"], None)
 
-    together = typed("all.csv", rows)
-    alone = pl.concat([typed(f"row{number}.csv", [row]) for number, row in enumerate(rows)])
-    assert together.equals(alone)
+    def typed(batch: RawBatch) -> pl.DataFrame:
+        return conform(batch, FEEDS["sessions"], calendar).parsed
+
+    together = typed(read("all.csv", rows)).drop(RECORD_NUMBER)
+    files = [read(f"row{number}.csv", [row]) for number, row in enumerate(rows)]
+    alone = [typed(batch) for batch in files]
+    assert together.equals(pl.concat(alone).drop(RECORD_NUMBER))
+    # A night's small files of one feed are typed together, and each comes back as if alone.
+    in_company = conform_together(files, FEEDS["sessions"], calendar)
+    assert len(in_company) == len(files)
+    assert all(c.parsed.equals(a) for c, a in zip(in_company, alone, strict=True))
     clinics, times = spellings["clinic_id"], spellings["started_at"]
     day_first = {"02/03/2026 10:00", "02/03/2026"}
     iso = set(times) - day_first - {"noon", "", "2026-03-02T10:00:00+25:00"}
@@ -314,3 +321,36 @@ def test_parquet_and_spreadsheets_with_typed_cells(landing, ingest, fmt):
             "numbing_cream": True,
         }
     ]
+
+
+def test_small_files_of_a_feed_typed_together_keep_their_own_records_and_verdicts(landing, ingest):
+    """A night's small files of one feed are typed together when they arrived alike; each
+    keeps its records, its record numbers, its warnings and its quarantine."""
+    landing.sessions("sessions/a.csv", session_row("A1"), session_row("A2"))
+    day_first = {"clinic_id": "C02", "started_at": "02/03/2026", "updated_at": "02/03/2026 12:00"}
+    landing.sessions("sessions/b.csv", session_row("B1", **day_first))
+    landing.write(
+        "sessions/c.csv",
+        f"{SESSION_HEADER},shoe_size\n{session_row('C1', treatment_area='elbow')},42\n",
+    )
+    columns, values = SESSION_HEADER.split(","), session_row("D1").split(",")
+    kept = [n for n, column in enumerate(columns) if column != "status"]
+    landing.write(
+        "sessions/d.csv",
+        ",".join(columns[n] for n in kept) + "\n" + ",".join(values[n] for n in kept) + "\n",
+    )
+    landing.sessions("sessions/e.csv", session_row("E1", started_at="2026-03-03T09:00:00"))
+    _, warehouse = ingest()
+
+    loaded = warehouse.rows("select session_id, started_at from raw.sessions order by session_id")
+    assert [row["session_id"] for row in loaded] == ["A1", "A2", "B1", "E1"]
+    # C02 writes day first: 2 March, not 3 February, beside files of ISO clinics.
+    assert loaded[2]["started_at"] == datetime(2026, 3, 2, 0, 0)
+    [elbow] = warehouse.quarantine("sessions/c.csv")
+    assert (elbow["record_number"], elbow["reason_code"]) == (1, "unknown_code")
+    assert warehouse.file("sessions/c.csv")["warnings"] == "ignored unknown column(s): shoe_size"
+    assert warehouse.file("sessions/a.csv")["warnings"] is None
+    d = warehouse.file("sessions/d.csv")
+    assert (d["status"], d["rows_quarantined"]) == ("quarantined", 1)
+    assert d["reason"].startswith("missing_columns: missing required column(s): status")
+    assert [warehouse.file(f"sessions/{n}.csv")["rows_loaded"] for n in "abe"] == [2, 1, 1]
