@@ -1,4 +1,5 @@
-"""Type one batch against its feed: read every column as the contract's type.
+"""Type a batch against its feed (or several alike at once): read every column as the
+contract's type.
 
 Parsing never rejects a record: whether a record may load is the feed's expectation suite's
 decision (`expectations/suites.py`), made on what this module returns. Direct identifiers are
@@ -97,7 +98,8 @@ def conform_together(
     as if typed alone: typing a file of a dozen records is nearly all fixed cost (the calls
     into polars), which a night of hundreds of small files pays here once per group. Every
     expression is row by row (a clinic's calendar, a spelling's reading), so a record reads
-    the same in any company."""
+    the same in any company. Clinics batches are the exception: each sets the calendar the
+    next is typed with, so the ingest types them one at a time."""
     if len({alike_key(batch) for batch in batches}) != 1:
         raise ValueError("only batches that arrived alike are typed together")
     present = set(batches[0].frame.columns) - {RECORD_NUMBER}
