@@ -6,6 +6,8 @@ noticed."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -254,6 +256,54 @@ def test_rows_that_change_without_a_record_of_their_patient_are_recomputed(first
     assert dbt_line(refresh(landing, data)).startswith(INCREMENTAL_BUILD)
     assert rows(data, "select distinct laser_type from marts.fct_sessions") == [("qs_nd_yag",)]
     assert snapshot(data.warehouse, BUILT) == from_scratch(landing, tmp_path / "scratch")
+
+
+def scopes_of_data_tests(data: DataDir) -> dict[str, str]:
+    """Each data test of the last dbt build, by name: the changed set it read, or "every row"."""
+    results = json.loads((data.state / "dbt" / "target" / "run_results.json").read_text())
+    scopes = {}
+    for result in results["results"]:
+        if result["unique_id"].startswith("test."):
+            assert result["status"] in ("pass", "warn"), result["unique_id"]
+            scope = re.search(
+                r'where patient_key in \(select patient_key from [^)]*"(\w+)"\)',
+                result["compiled_code"],
+            )
+            scopes[result["unique_id"].split(".")[2]] = scope.group(1) if scope else "every row"
+    return scopes
+
+
+def test_an_incremental_night_tests_the_keys_of_its_changed_patients_only(first_night):
+    """The published warehouse passed every error test: a night's key tests of per-patient
+    models read the rows it recomputed (the changed set of the models they read), and every
+    other test, and every test of a build from scratch, reads every row."""
+    landing, data = first_night
+    assert set(scopes_of_data_tests(data).values()) == {"every row"}
+    landing.sessions("sessions/night2.csv", *CORRECTIONS)
+    assert dbt_line(refresh(landing, data)).startswith(INCREMENTAL_BUILD)
+
+    scopes = scopes_of_data_tests(data)
+    changed, int_changed = "stg_lake__changed_patients", "int_changed_patients"
+    assert scopes["unique_stg_lake__sessions_session_id"] == changed
+    assert scopes["unique_int_courses_course_id"] == int_changed
+    # Two per-patient models of different sets: the wider one.
+    relationship = (
+        "relationships_int_outcomes_timepointed_response_id__response_id__ref_stg_lake__outcomes_"
+    )
+    assert scopes[relationship] == int_changed
+    # A dimension is a whole table; a warn test's count is the warehouse's; one row at a time.
+    assert (
+        scopes["relationships_fct_sessions_clinic_id__clinic_id__ref_dim_clinics_"] == "every row"
+    )
+    warned = (
+        "relationships_int_outcomes_timepoint_checks_patient_key__patient_key__ref_int_courses_"
+    )
+    assert scopes[warned] == "every row"
+    assert scopes["accepted_values_stg_lake__sessions_status__completed__aborted__voided"] == (
+        "every row"
+    )
+    assert scopes["unique_dim_patients_patient_key"] == "every row"  # a whole table
+    assert sum(scope != "every row" for scope in scopes.values()) >= 20
 
 
 def test_a_night_without_new_files_builds_on_the_published_warehouse(first_night):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -148,6 +149,32 @@ def test_a_failed_build_leaves_the_published_warehouse_untouched(landing, data_d
     # The next good refresh publishes what the failed one could not.
     run_refresh(landing.root, data_dir)
     assert count(data_dir.warehouse, "select count(*) from marts.fct_sessions") == 3
+
+
+def children() -> set[int]:
+    """This process's child processes, exited but not yet reaped ones included."""
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (command) state ppid ...": the command may hold spaces and parentheses
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # it ended while we looked
+        if int(fields[1]) == os.getpid():
+            pids.add(int(stat.parent.name))
+    return pids
+
+
+def test_a_refresh_stopped_before_its_build_leaves_no_dbt_behind(landing, data_dir):
+    """dbt starts with the ingest, to import while it runs: a refresh stopped before the build
+    ends it."""
+    land_two_sessions(landing)
+    run_refresh(landing.root, data_dir)
+    before = children()
+    shutil.rmtree(data_dir.archive)  # a disk cleanup went too far: a --full cannot replay
+    with pytest.raises(RefreshError, match="missing from the archive"):
+        run_refresh(landing.root, data_dir, full=True)
+    assert children() == before
 
 
 def test_only_one_refresh_runs_at_a_time(landing, data_dir):

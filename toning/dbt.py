@@ -9,6 +9,7 @@ dbt's target/ and logs/ out of the repository, under the caller's work directory
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import re
 import signal
@@ -94,8 +95,10 @@ def run_dbt(
     on_line: Callable[[str], None] | None = None,
     timeout_s: float | None = None,
     extra_env: Mapping[str, str] | None = None,
+    started: StartedDbt | None = None,
 ) -> DbtResult:
-    """Run `dbt <args>` against the lake, building into `build_path`.
+    """Run `dbt <args>` against the lake, building into `build_path`, in the `started` process
+    if given (its imports done), else in a new one.
 
     Output (stdout and stderr, merged) is passed line by line to `on_line` if given, and its
     last lines are kept in the result. target/ and logs/ go under `work_dir`. The process runs
@@ -121,9 +124,13 @@ def run_dbt(
     env.update(extra_env or {})  # another target's settings (toning/spark.py)
     run_results_path = Path(env["DBT_TARGET_PATH"]) / "run_results.json"
     run_results_path.unlink(missing_ok=True)  # never report a previous run's results
-    started = time.monotonic()
-    returncode, tail, timed_out, peak = _stream(command, work_dir, env, on_line, timeout_s)
-    elapsed = time.monotonic() - started
+    began = time.monotonic()
+    if started is None:
+        process = _start(command, work_dir, env, stdin=subprocess.DEVNULL)
+    else:
+        process = started.run(command[1:], work_dir, env)
+    returncode, tail, timed_out, peak = _stream(process, on_line, timeout_s)
+    elapsed = time.monotonic() - began
 
     return DbtResult(
         args=tuple(args),
@@ -137,22 +144,37 @@ def run_dbt(
     )
 
 
-def _stream(
-    command: list[str],
-    cwd: Path,
-    env: dict[str, str],
-    on_line: Callable[[str], None] | None,
-    timeout_s: float | None,
-) -> tuple[int, deque[str], bool, int]:
-    """Run `command`, passing its merged output line by line to `on_line`: (exit code, the
-    last lines, whether `timeout_s` ran out and it was killed, its peak memory in bytes)."""
-    tail: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
-    timed_out = threading.Event()
-    with subprocess.Popen(
+class StartedDbt:
+    """A dbt process started before its command is known (toning/dbt_process.py): Python, dbt
+    and its adapter import (about 2 s) while the caller does something else first. Hand it to
+    `run_dbt`; leaving the `with` ends it if it was never given a command."""
+
+    def __init__(self) -> None:
+        command = [sys.executable, "-m", "toning.dbt_process"]
+        self.process = _start(command, Path.cwd(), dict(os.environ), stdin=subprocess.PIPE)
+
+    def run(self, args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+        """The process, told to run `dbt <args>` in `cwd` with `env`."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"args": args, "env": env, "cwd": str(cwd)}) + "\n")
+        self.process.stdin.close()
+        return self.process
+
+    def __enter__(self) -> StartedDbt:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:  # never used
+            self.process.kill()
+            self.process.communicate()
+
+
+def _start(command: list[str], cwd: Path, env: dict[str, str], stdin: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         command,
         cwd=cwd,
         env=env,
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -162,7 +184,19 @@ def _stream(
         # dbt stays in the refresh's process group (a Ctrl+C or a scheduler's group kill reaches
         # it), and the kernel kills it when the refresh dies, however it dies.
         preexec_fn=_die_with_parent(os.getpid()),
-    ) as process:
+    )
+
+
+def _stream(
+    process: subprocess.Popen[str],
+    on_line: Callable[[str], None] | None,
+    timeout_s: float | None,
+) -> tuple[int, deque[str], bool, int]:
+    """Pass the merged output of dbt's `process` line by line to `on_line`: (exit code, the
+    last lines, whether `timeout_s` ran out and it was killed, its peak memory in bytes)."""
+    tail: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
+    timed_out = threading.Event()
+    with process:
 
         def kill() -> None:
             timed_out.set()

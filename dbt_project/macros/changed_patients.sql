@@ -110,3 +110,66 @@
     from {{ ref('stg_lake__loaded_files') }}
     where first_built_by_invocation = '{{ invocation_id }}'
 {%- endmacro %}
+
+
+{#- On an incremental build, an error test of keys of per-patient models reads only the rows of
+    this build's changed patients: every other patient's rows are the published warehouse's,
+    and they passed every error test before it was published (a failed test publishes
+    nothing). A key test groups or joins every row it reads; the scope costs one semi-join.
+
+    The scope holds where it is exact: a key or relationship test every node of which is a
+    per-patient model. A key (a session, an outcome, a course) belongs to one patient's rows,
+    and a record that moves to another patient changes both (patients_of_new_versions); a
+    relationship between two per-patient models links rows of one patient. A test that also
+    reads a whole-table model or a seed (a dimension, a registry) and every warn test (the data
+    quality page reports its failing rows as the warehouse's) read every row, and so do tests
+    of one row at a time (not null, accepted values): they scan a column or two, which costs
+    less than the semi-join. The changed set is the widest of the models' own, each built
+    before its models. A build from scratch (--full-refresh) and Spark (whose models are
+    whole tables) test every row. dbt's `where` config still applies, within the scope. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- set changed_patients = changed_patients_of_this_test() -%}
+    {%- if changed_patients -%}
+        {%- set scope -%}
+            patient_key in (select patient_key from {{ changed_patients }})
+        {%- endset -%}
+        {%- set where = scope ~ (' and (' ~ where ~ ')' if where else '') -%}
+    {%- endif -%}
+    {%- if where -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -%}
+    {%- endif -%}
+    {%- do return(relation) -%}
+{%- endmacro %}
+
+
+{#- The changed set a test is scoped to (get_where_subquery), or none: the whole model. -#}
+{% macro changed_patients_of_this_test() -%}
+    {%- if not execute or flags.FULL_REFRESH -%}
+        {%- do return(none) -%}
+    {%- endif -%}
+    {%- set test_name = (model.get('test_metadata') or {}).get('name') -%}
+    {%- set severity = config.get('severity', '') | lower -%}
+    {%- if test_name not in ('unique', 'unique_key', 'relationships') or severity != 'error' -%}
+        {%- do return(none) -%}
+    {%- endif -%}
+    {%- set strategies = [] -%}
+    {%- for unique_id in model.depends_on.nodes -%}
+        {%- set tested = graph.nodes.get(unique_id, {}).get('config', {}) -%}
+        {%- if tested.get('materialized') != 'incremental'
+            or tested.get('incremental_strategy')
+            not in ('changed_patients', 'int_changed_patients') -%}
+            {%- do return(none) -%}
+        {%- endif -%}
+        {%- do strategies.append(tested.get('incremental_strategy')) -%}
+    {%- endfor -%}
+    {%- if not strategies -%}
+        {%- do return(none) -%}
+    {%- endif -%}
+    {%- set widest = 'int_changed_patients' if 'int_changed_patients' in strategies
+        else 'stg_lake__changed_patients' -%}
+    {%- set changed = graph.nodes['model.' ~ project_name ~ '.' ~ widest] -%}
+    {%- do return(api.Relation.create(
+        database=changed.database, schema=changed.schema, identifier=changed.alias
+    )) -%}
+{%- endmacro %}
