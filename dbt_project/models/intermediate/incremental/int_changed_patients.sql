@@ -7,8 +7,9 @@
 -- - the as-of date moves: a course is in progress while its last session is at most
 --   `course_gap_days` before the as-of date, so it changes status (to dropped out, or back if
 --   the date moves back) only when its last session falls on or after the earlier date less
---   the gap and before the later date less the gap; and an unresolved side effect's duration
---   (so its adverse-event flag) changes with the date.
+--   the gap and before the later date less the gap; and an unresolved side effect's
+--   adverse-event flag changes only when its duration passes `ae_min_duration_days` (its
+--   duration, which grows every night, is fct_side_effects' alone).
 -- A build from scratch rebuilds every model whole and reads no changed set: it is left empty.
 with
 
@@ -87,14 +88,21 @@ everyone_after_reference_changes as (
 
 date_moves as (
 
-    -- the last sessions whose course changes status between the two dates: [from, until)
+    -- between the two dates, [from, until): the last sessions whose course changes status, and
+    -- the onsets of the unresolved side effects that turn adverse
     select
         {{ dbt.dateadd(
             'day', -var('course_gap_days'), 'least(as_of_date, previous_as_of_date)'
         ) }} as last_session_from,
         {{ dbt.dateadd(
             'day', -var('course_gap_days'), 'greatest(as_of_date, previous_as_of_date)'
-        ) }} as last_session_until
+        ) }} as last_session_until,
+        {{ dbt.dateadd(
+            'day', -var('ae_min_duration_days'), 'least(as_of_date, previous_as_of_date)'
+        ) }} as onset_from,
+        {{ dbt.dateadd(
+            'day', -var('ae_min_duration_days'), 'greatest(as_of_date, previous_as_of_date)'
+        ) }} as onset_until
     from as_of
     where as_of_date != previous_as_of_date
 
@@ -111,9 +119,15 @@ date_sensitive_patients as (
 
     union
 
+    -- an unresolved expected reaction becomes adverse once it lasts MORE than
+    -- `ae_min_duration_days`: when its onset falls on or after the earlier date less that
+    -- and before the later date less that (its duration itself is fct_side_effects')
     select side_effects.patient_key
     from side_effects
-    cross join date_moves
+    inner join date_moves
+        on
+            side_effects.onset_on >= date_moves.onset_from
+            and side_effects.onset_on < date_moves.onset_until
     where side_effects.resolved_on is null
 
 ),

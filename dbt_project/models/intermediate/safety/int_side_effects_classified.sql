@@ -1,9 +1,11 @@
 -- Adverse-event classification of each attributed side-effect event (DOMAIN.md "Side
 -- effects"). The effect's group and adverse rule come from the side_effect_taxonomy seed (an
--- effect missing from it counts as `other`, always adverse). duration_days runs from onset_on
--- to resolved_on or, while unresolved, to the as-of date. An event is adverse when its rule is
--- `always`, or (expected reactions) when it is severe or duration_days is MORE than
--- `ae_min_duration_days`. Serious: severe, or the clinic's own serious flag.
+-- effect missing from it counts as `other`, always adverse). An event is adverse when its rule
+-- is `always`, or (expected reactions) when it is severe or its duration
+-- (macros/side_effects.sql) is MORE than `ae_min_duration_days`. Serious: severe, or the
+-- clinic's own serious flag. The duration itself, which grows every night while an event is
+-- unresolved, is fct_side_effects': this model changes for a patient only when a flag does
+-- (int_changed_patients).
 {{ config(
     materialized=changed_patients_materialization(),
     incremental_strategy='int_changed_patients'
@@ -36,13 +38,9 @@ typed as (
         coalesce(taxonomy.effect_group, 'other') as effect_group,
         coalesce(taxonomy.adverse_rule, 'always') as adverse_rule,
         side_effects.resolved_on is not null as is_resolved,
-        cast(
-            {{ dbt.datediff(
-                'side_effects.onset_on',
-                'coalesce(side_effects.resolved_on, as_of.as_of_date)',
-                'day'
-            ) }} as integer
-        ) as duration_days
+        {{ side_effect_duration_days(
+            'side_effects.onset_on', 'side_effects.resolved_on', 'as_of.as_of_date'
+        ) }} as duration_days
     from side_effects
     cross join as_of
     left join taxonomy
@@ -66,7 +64,6 @@ final as (
         onset_on,
         resolved_on,
         is_resolved,
-        duration_days,
         coalesce(
             adverse_rule = 'always'
             or severity = 'severe'

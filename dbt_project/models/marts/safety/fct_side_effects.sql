@@ -1,49 +1,18 @@
--- One row per non-voided side-effect event, classified (int_side_effects_classified), with the
--- session it is attributed to and that session's course. Unattributed events are kept (their
--- session and course columns are null). Skin type: the course's; for an event without a
--- course, the patient record's.
-{{ config(
-    materialized=changed_patients_materialization(),
-    incremental_strategy='int_changed_patients'
-) }}
+-- One row per non-voided side-effect event, classified (DOMAIN.md "Side effects"; see
+-- int_side_effects_coursed), with its duration: from onset to resolution or, while unresolved,
+-- to the as-of date (int_as_of_date). The duration of an unresolved event changes every night,
+-- so this model is rebuilt whole, and adds only it.
 with
 
 side_effects as (
 
-    select * from {{ ref('int_side_effects_classified') }}
-    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
+    select * from {{ ref('int_side_effects_coursed') }}
 
 ),
 
-sessions as (
+as_of as (
 
-    select * from {{ ref('int_sessions_coursed') }}
-    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
-
-),
-
-courses as (
-
-    select * from {{ ref('int_courses') }}
-    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
-
-),
-
-patients as (
-
-    select * from {{ ref('stg_lake__patients') }}
-    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
-
-),
-
-live_patients as (
-
-    select
-        clinic_id,
-        patient_key,
-        fitzpatrick
-    from patients
-    where not is_voided
+    select * from {{ ref('int_as_of_date') }}
 
 ),
 
@@ -56,15 +25,12 @@ final as (
         side_effects.session_id,
         side_effects.reported_session_id,
         side_effects.attribution_method,
-        sessions.course_id,
-        sessions.treatment_area,
-        sessions.started_on_local as session_started_on_local,
-        coalesce(courses.fitzpatrick, live_patients.fitzpatrick) as fitzpatrick,
-        case
-            when courses.fitzpatrick is not null then 'course'
-            when live_patients.fitzpatrick is not null then 'patient'
-        end as fitzpatrick_source,
-        courses.primary_concern,
+        side_effects.course_id,
+        side_effects.treatment_area,
+        side_effects.session_started_on_local,
+        side_effects.fitzpatrick,
+        side_effects.fitzpatrick_source,
+        side_effects.primary_concern,
         side_effects.effect,
         side_effects.effect_group,
         side_effects.severity,
@@ -74,18 +40,13 @@ final as (
         side_effects.onset_on,
         side_effects.resolved_on,
         side_effects.is_resolved,
-        side_effects.duration_days,
+        {{ side_effect_duration_days(
+            'side_effects.onset_on', 'side_effects.resolved_on', 'as_of.as_of_date'
+        ) }} as duration_days,
         side_effects.reported_by,
         side_effects.action
     from side_effects
-    left join sessions
-        on side_effects.session_id = sessions.session_id
-    left join courses
-        on sessions.course_id = courses.course_id
-    left join live_patients
-        on
-            side_effects.clinic_id = live_patients.clinic_id
-            and side_effects.patient_key = live_patients.patient_key
+    cross join as_of
 
 )
 
