@@ -87,9 +87,14 @@ def test_a_refresh_killed_in_any_stage_changes_nothing_published(nights, tmp_pat
 
     kill_when_logged(run_args(landing, data, *extra), line)
 
-    assert data.warehouse.read_bytes() == published
-    with duckdb.connect(str(data.warehouse), read_only=True) as con:
-        assert con.execute("select count(*) from marts.fct_sessions").fetchone() == (2,)
+    if stage == "publish" and data.warehouse.read_bytes() != published:
+        # The rename follows the logged line by microseconds; on a loaded machine it can land
+        # before the kill does. Then the published file is the whole new warehouse, never a mix.
+        assert snapshot(data.warehouse) == expected
+    else:
+        assert data.warehouse.read_bytes() == published
+        with duckdb.connect(str(data.warehouse), read_only=True) as con:
+            assert con.execute("select count(*) from marts.fct_sessions").fetchone() == (2,)
     run_refresh(landing.root, data)  # the next night, as the scheduler would run it
     assert snapshot(data.warehouse) == expected
     with duckdb.connect(str(data.lake), read_only=True) as con:
