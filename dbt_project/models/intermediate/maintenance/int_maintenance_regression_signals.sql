@@ -7,24 +7,31 @@
 -- (outcomes carry no area otherwise). Scores are the usable ones of int_outcomes_matched (not
 -- voided, with a value; an empty rater is the instrument's default_rater). One row per course
 -- with at least one signal: the first one (earliest collected_at, then response_id) and how
--- many there are.
+-- many there are. Rebuilt per changed patient: nothing here moves with the as-of date.
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='int_changed_patients'
+) }}
 with
 
 courses as (
 
     select * from {{ ref('int_courses') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 timepointed as (
 
     select * from {{ ref('int_outcomes_timepointed') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
 scores as (
 
     select * from {{ ref('int_outcomes_matched') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
