@@ -58,11 +58,16 @@ class Rule:
     @property
     def name(self) -> str:
         """How quarantine, ops.dq_results and Data Docs name this rule."""
-        condition = ""
-        if self.only_where:
-            column, value = self.only_where
-            condition = f" where {column} is null" if value is None else f" where {column}={value}"
-        return f"{self.expectation}({self.column}{condition})"
+        return f"{self.expectation}({self.subject})"
+
+    @property
+    def subject(self) -> str:
+        """What the rule judges: its column, on the rows it applies to."""
+        if not self.only_where:
+            return self.column
+        column, value = self.only_where
+        where = f" where {column} is null" if value is None else f" where {column}={value}"
+        return self.column + where
 
     @property
     def columns(self) -> set[str]:

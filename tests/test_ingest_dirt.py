@@ -295,6 +295,27 @@ def test_the_secret_can_come_from_the_environment(landing, ingest, monkeypatch):
     assert warehouse.rows("select patient_key from raw.sessions") == [{"patient_key": expected}]
 
 
+def test_each_record_is_keyed_by_its_own_clinic_and_record_number(landing, ingest, data_dir):
+    # Patients are keyed once per (clinic, record number) in a batch, then matched to records.
+    landing.sessions(
+        "sessions/a.csv",
+        session_row("S1"),
+        session_row("S2", started_at="2026-03-09T10:00:00"),
+        session_row("S3", patient_ref="MRN-2"),
+    )
+    at_c02 = {"started_at": "02/03/2026 10:00", "updated_at": "02/03/2026 12:00"}  # dmy there
+    landing.sessions("sessions/b.csv", session_row("S4", clinic_id="C02", **at_c02))
+    _, warehouse = ingest()
+    keyer = PatientKeyer(data_dir.key_file.read_bytes().strip())
+    stored = warehouse.rows("select session_id, patient_key from raw.sessions order by session_id")
+    assert stored == [
+        {"session_id": "S1", "patient_key": keyer.key("C01", "MRN-1")},
+        {"session_id": "S2", "patient_key": keyer.key("C01", "MRN-1")},
+        {"session_id": "S3", "patient_key": keyer.key("C01", "MRN-2")},
+        {"session_id": "S4", "patient_key": keyer.key("C02", "MRN-1")},
+    ]
+
+
 def test_age_is_kept_as_a_five_year_band_at_consultation(landing, ingest):
     landing.write(
         "patients/p.csv",
