@@ -204,9 +204,9 @@ def _for_gx(chunk: pl.DataFrame) -> pd.DataFrame:
     """The chunk in pandas, typed so that GX compares whole columns at once: it does so only
     for 64-bit numbers and nanosecond timestamps, and calls Python once per value otherwise
     (three quarters of the expectation suites' time on the 1m tier). Text goes as categories:
-    GX copies the rows of the whole frame for each rule's domain, and
-    copying category codes is several times cheaper than copying strings (those copies were
-    two fifths of the suites' time on the 1m tier)."""
+    GX copies the rows of the whole frame for each rule's domain, and copying category codes
+    is several times cheaper than copying strings (those copies were two fifths of the
+    suites' time on the 1m tier)."""
     casts = []
     for name, dtype in chunk.schema.items():
         if dtype == pl.String:
