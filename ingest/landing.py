@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,13 +131,43 @@ def archive_path(archive: Path, sha256: str, name: str) -> Path:
     return archive / sha256[:2] / f"{sha256}{suffix}"
 
 
-def archive_file(source: Path, archive: Path, sha256: str) -> Path:
-    """Copy a received file into the archive (once; the copy is atomic)."""
-    target = archive_path(archive, sha256, source.name)
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)
-    return target
+class UnreadableSource(OSError):
+    """A landing file that could not be opened or read (its archived copy is not kept)."""
+
+
+def archive_file(source: Path, archive: Path) -> tuple[Path, str]:
+    """Copy a received file into the archive, hashing the bytes as they are copied: the copy
+    is exactly the bytes its SHA-256 names, whatever happens to the source meanwhile, and the
+    file is read once. Returns the archived copy and the hash. Content archived already is
+    kept once; the copy lands by an atomic rename. Raises UnreadableSource when the source
+    cannot be read (any other OSError is the archive's)."""
+    archive.mkdir(parents=True, exist_ok=True)
+    partial = archive / ".receiving.partial"  # one refresh at a time copies, one file at a time
+    digest = hashlib.sha256()
+    try:
+        with _opened(source) as handle, open(partial, "wb") as copy:
+            while block := _read(handle, source):
+                digest.update(block)
+                copy.write(block)
+        sha256 = digest.hexdigest()
+        target = archive_path(archive, sha256, source.name)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target, sha256
+
+
+def _opened(source: Path):
+    try:
+        return open(source, "rb")
+    except OSError as error:
+        raise UnreadableSource(error.errno, error.strerror, str(source)) from error
+
+
+def _read(handle, source: Path) -> bytes:
+    try:
+        return handle.read(1 << 20)
+    except OSError as error:
+        raise UnreadableSource(error.errno, error.strerror, str(source)) from error

@@ -33,6 +33,7 @@ from ingest.conform import (
 from ingest.landing import (
     IgnoredPath,
     LandingFile,
+    UnreadableSource,
     archive_file,
     discover,
     escape_controls,
@@ -155,19 +156,17 @@ def _preparing(
             read.clear()
 
         for landed in files:
-            # The contract identifies a file by its bytes: hash it every time, whatever its
-            # size and modification time say (an in-place edit can keep both).
-            sha256 = _sha256_or_none(landed.path)
-            if sha256 is None:
+            received = _received(landed, seen, paths.archive)
+            if received is _UNOPENABLE:
                 type_and_hand_on()
                 hand_on((landed, _UNOPENABLE))
                 continue
-            if (landed.relpath, sha256) in seen.path_and_sha:
+            if received is _UNCHANGED:
                 hand_on((landed, _UNCHANGED))  # only counted: it may pass the files read
                 continue
+            archived, sha256 = received
             if read and read[0].landed.feed != landed.feed:
                 type_and_hand_on()
-            archived = archive_file(landed.path, paths.archive, sha256)
             read.append(_read_new(landed, archived, sha256, seen, paths.work, limits))
             seen.add(landed, sha256)
             if landed.feed == "clinics":
@@ -273,6 +272,26 @@ def _clear_work(work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(mode=0o700, parents=True)  # decompressed landing files: identifiers
+
+
+def _received(landed: LandingFile, seen: _SeenFiles, archive: Path) -> str | tuple[Path, str]:
+    """What a file is to this run: _UNOPENABLE, _UNCHANGED (its path and bytes were loaded
+    before), or new bytes: (their archived copy, their SHA-256). The contract identifies a file
+    by its bytes: a path loaded before is hashed every time, whatever its size and modification
+    time say (an in-place edit can keep both); a new file is hashed as it is archived."""
+    if landed.relpath in seen.paths:
+        sha256 = _sha256_or_none(landed.path)
+        if sha256 is None:
+            return _UNOPENABLE
+        if (landed.relpath, sha256) in seen.path_and_sha:
+            return _UNCHANGED
+    try:
+        archived, sha256 = archive_file(landed.path, archive)
+    except UnreadableSource:
+        return _UNOPENABLE
+    if (landed.relpath, sha256) in seen.path_and_sha:  # changed back since it was hashed
+        return _UNCHANGED
+    return archived, sha256
 
 
 def _sha256_or_none(path: Path) -> str | None:

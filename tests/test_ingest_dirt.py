@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import stat
 from datetime import date
 
 import duckdb
+import pytest
 
-from ingest.landing import archive_path
+from ingest.landing import UnreadableSource, archive_file, archive_path
 from ingest.pseudonymise import PatientKeyer
 from tests.conftest import SESSION_HEADER, session_row
 
@@ -265,6 +267,27 @@ def test_every_received_file_is_archived_byte_for_byte(landing, ingest, data_dir
     sha256 = warehouse.file("sessions/s.csv.gz")["sha256"]
     archived = archive_path(data_dir.archive, sha256, "s.csv.gz")
     assert archived.read_bytes() == landed.read_bytes()
+
+
+def test_a_file_is_archived_under_the_hash_of_the_bytes_copied_and_a_vanished_one_leaves_nothing(
+    tmp_path,
+):
+    """The archive names a copy by the SHA-256 of the bytes it copied (hashed as they are
+    copied, so a file changing meanwhile cannot get another content's name); a file gone
+    before its copy is an unreadable source, and no partial copy stays behind."""
+    source, archive = tmp_path / "s.csv", tmp_path / "archive"
+    source.write_text(SESSION_HEADER + "\n")
+    archived, sha256 = archive_file(source, archive)
+    assert sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert archived == archive_path(archive, sha256, "s.csv")
+    assert archived.read_bytes() == source.read_bytes()
+    assert archive_file(source, archive) == (archived, sha256)  # kept once
+    source.unlink()
+    with pytest.raises(UnreadableSource):
+        archive_file(source, archive)
+    assert sorted(p.relative_to(archive) for p in archive.rglob("*") if p.is_file()) == [
+        archived.relative_to(archive)
+    ]
 
 
 def test_patients_are_keyed_by_hmac_and_identifiers_never_reach_the_lake(landing, ingest, data_dir):
