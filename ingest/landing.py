@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,9 +119,8 @@ def escape_controls(text: str) -> str:
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for block in _blocks(path):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -145,8 +145,8 @@ def archive_file(source: Path, archive: Path) -> tuple[Path, str]:
     partial = archive / ".receiving.partial"  # one refresh at a time copies, one file at a time
     digest = hashlib.sha256()
     try:
-        with _opened(source) as handle, open(partial, "wb") as copy:
-            while block := _read(handle, source):
+        with open(partial, "wb") as copy:
+            for block in _blocks(source):
                 digest.update(block)
                 copy.write(block)
         sha256 = digest.hexdigest()
@@ -159,15 +159,11 @@ def archive_file(source: Path, archive: Path) -> tuple[Path, str]:
     return target, sha256
 
 
-def _opened(source: Path):
+def _blocks(source: Path) -> Iterator[bytes]:
+    """The file's bytes, a MiB at a time; a failure to open or read it is UnreadableSource."""
     try:
-        return open(source, "rb")
-    except OSError as error:
-        raise UnreadableSource(error.errno, error.strerror, str(source)) from error
-
-
-def _read(handle, source: Path) -> bytes:
-    try:
-        return handle.read(1 << 20)
+        with open(source, "rb") as handle:
+            while block := handle.read(1 << 20):
+                yield block
     except OSError as error:
         raise UnreadableSource(error.errno, error.strerror, str(source)) from error
