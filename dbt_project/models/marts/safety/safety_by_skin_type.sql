@@ -4,6 +4,9 @@
 -- the course's; the clinic is the session's. A course without a recorded skin type is keyed
 -- skin_type 'unknown' (fitzpatrick null). Exact counts: no small-cell suppression here
 -- (marts are for analysts; dashboards suppress). Rates with Wilson 95 % intervals.
+-- The sessions are first summed per course and clinic, so that the rollup expands and counts
+-- distinct patients and courses over a row per course (10 M sessions at the 10m tier), not one
+-- per session; sums of sums and distinct counts of the grouped keys are the same numbers.
 with
 
 sessions as (
@@ -25,7 +28,6 @@ population as (
         sessions.fitzpatrick,
         {{ skin_type_label('sessions.fitzpatrick') }} as skin_type,
         sessions.primary_concern,
-        sessions.session_id,
         sessions.patient_key,
         sessions.course_id,
         case when sessions.has_adverse_event then 1 else 0 end as has_adverse_event,
@@ -39,9 +41,36 @@ population as (
 
 ),
 
--- Each session once per rollup level: by clinic and concern, by clinic ('ALL' concerns), by
--- concern ('ALL' clinics), and neither (macros/rollup.sql); every level counts distinct
--- patients and courses itself.
+course_clinics as (
+
+    select
+        clinic_id,
+        fitzpatrick,
+        skin_type,
+        primary_concern,
+        patient_key,
+        course_id,
+        course_id_with_ae,
+        count(*) as sessions,
+        sum(has_adverse_event) as sessions_with_ae,
+        sum(has_pigmentary_event) as sessions_with_pigmentary_ae,
+        sum(has_serious_event) as sessions_with_serious_ae,
+        sum(fluence_out_of_range) as sessions_fluence_out_of_range
+    from population
+    group by
+        clinic_id,
+        fitzpatrick,
+        skin_type,
+        primary_concern,
+        patient_key,
+        course_id,
+        course_id_with_ae
+
+),
+
+-- Each course and clinic once per rollup level: by clinic and concern, by clinic ('ALL'
+-- concerns), by concern ('ALL' clinics), and neither (macros/rollup.sql); every level counts
+-- distinct patients and courses itself.
 rollup_levels as (
 
     {{ rollup_levels(['clinic_id', 'primary_concern']) }}
@@ -52,22 +81,22 @@ expanded as (
 
     select
         case
-            when rollup_levels.by_clinic_id then population.clinic_id else 'ALL'
+            when rollup_levels.by_clinic_id then course_clinics.clinic_id else 'ALL'
         end as clinic_id,
-        population.fitzpatrick,
-        population.skin_type,
+        course_clinics.fitzpatrick,
+        course_clinics.skin_type,
         case
-            when rollup_levels.by_primary_concern then population.primary_concern else 'ALL'
+            when rollup_levels.by_primary_concern then course_clinics.primary_concern else 'ALL'
         end as primary_concern,
-        population.session_id,
-        population.patient_key,
-        population.course_id,
-        population.has_adverse_event,
-        population.has_pigmentary_event,
-        population.has_serious_event,
-        population.fluence_out_of_range,
-        population.course_id_with_ae
-    from population
+        course_clinics.patient_key,
+        course_clinics.course_id,
+        course_clinics.course_id_with_ae,
+        course_clinics.sessions,
+        course_clinics.sessions_with_ae,
+        course_clinics.sessions_with_pigmentary_ae,
+        course_clinics.sessions_with_serious_ae,
+        course_clinics.sessions_fluence_out_of_range
+    from course_clinics
     cross join rollup_levels
 
 ),
@@ -80,11 +109,11 @@ aggregated as (
         skin_type,
         primary_concern,
         cast(count(distinct patient_key) as bigint) as patients,
-        cast(count(*) as bigint) as sessions,
-        cast(sum(has_adverse_event) as bigint) as sessions_with_ae,
-        cast(sum(has_pigmentary_event) as bigint) as sessions_with_pigmentary_ae,
-        cast(sum(has_serious_event) as bigint) as sessions_with_serious_ae,
-        cast(sum(fluence_out_of_range) as bigint) as sessions_fluence_out_of_range,
+        cast(sum(sessions) as bigint) as sessions,
+        cast(sum(sessions_with_ae) as bigint) as sessions_with_ae,
+        cast(sum(sessions_with_pigmentary_ae) as bigint) as sessions_with_pigmentary_ae,
+        cast(sum(sessions_with_serious_ae) as bigint) as sessions_with_serious_ae,
+        cast(sum(sessions_fluence_out_of_range) as bigint) as sessions_fluence_out_of_range,
         cast(count(distinct course_id) as bigint) as courses,
         cast(count(distinct course_id_with_ae) as bigint) as courses_with_ae
     from expanded
