@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from statsmodels.stats.proportion import proportion_confint
 
 from toning.config import DataDir
@@ -79,6 +80,114 @@ def test_pigmentary_rates_are_higher_for_types_iv_to_vi(
 
     # Not only the point estimates: the pooled intervals do not overlap.
     assert pooled(darker)[0] > pooled(lighter)[1]
+
+
+ROLLUP_KEYS = ["clinic_id", "fitzpatrick", "primary_concern"]
+
+
+def test_each_rollup_level_counts_its_patients_and_courses_once(
+    demo_warehouse: tuple[Path, DataDir],
+) -> None:
+    """Every row of the mart (a clinic or ALL x a skin type x a concern or ALL) against its
+    completed sessions, recounted here. (The demo's patients keep one clinic and one concern:
+    the next test has a patient in several.)"""
+    _, data = demo_warehouse
+    with duckdb.connect(str(data.warehouse), read_only=True) as con:
+        sessions = con.sql(
+            """
+            select sessions.clinic_id, sessions.fitzpatrick, sessions.primary_concern,
+                sessions.patient_key, sessions.course_id, sessions.has_adverse_event,
+                courses.has_adverse_event as course_has_adverse_event
+            from marts.fct_sessions as sessions
+            inner join marts.fct_courses as courses on sessions.course_id = courses.course_id
+            """
+        ).pl()
+        mart = con.sql(
+            f"select {', '.join(ROLLUP_KEYS)}, patients, sessions, sessions_with_ae, courses,"
+            " courses_with_ae from marts.safety_by_skin_type"
+        ).pl()
+    levels = []
+    for by_clinic in (True, False):
+        for by_concern in (True, False):
+            keyed = sessions.with_columns(
+                clinic_id=pl.col("clinic_id") if by_clinic else pl.lit("ALL"),
+                primary_concern=pl.col("primary_concern") if by_concern else pl.lit("ALL"),
+            )
+            levels.append(
+                keyed.group_by(ROLLUP_KEYS).agg(
+                    patients=pl.col("patient_key").n_unique(),
+                    sessions=pl.len(),
+                    sessions_with_ae=pl.col("has_adverse_event").sum(),
+                    courses=pl.col("course_id").n_unique(),
+                    courses_with_ae=pl.col("course_id")
+                    .filter(pl.col("course_has_adverse_event"))
+                    .n_unique(),
+                )
+            )
+    recounted = pl.concat(levels)
+    assert mart.height == recounted.height
+    order = [pl.col(key).sort_by(ROLLUP_KEYS) for key in mart.columns]
+    assert_frame_equal(mart.select(order), recounted.select(order), check_dtypes=False)
+
+
+def test_a_patient_at_two_clinics_and_concerns_counts_once_under_all(tmp_path: Path) -> None:
+    """The model compiled by dbt, over hand-made facts: patient p1 has a course at clinic A
+    (pigmentation, two sessions, one with a side effect) and one at clinic B (texture);
+    patient p2 has one at clinic A (pigmentation)."""
+    sessions = [
+        ("A", "pigmentation", "p1", "c1", True),
+        ("A", "pigmentation", "p1", "c1", False),
+        ("B", "texture", "p1", "c2", False),
+        ("A", "pigmentation", "p2", "c3", False),
+    ]
+    with duckdb.connect() as con:
+        con.execute("attach ':memory:' as warehouse; create schema warehouse.marts")
+        con.execute(
+            "create table warehouse.marts.fct_sessions (clinic_id varchar, fitzpatrick integer,"
+            " primary_concern varchar, patient_key varchar, course_id varchar,"
+            " has_adverse_event boolean, has_pigmentary_event boolean,"
+            " has_serious_event boolean, fluence_out_of_range boolean)"
+        )
+        con.executemany(
+            "insert into warehouse.marts.fct_sessions"
+            " values (?, 3, ?, ?, ?, ?, false, false, false)",
+            sessions,
+        )
+        con.execute(
+            "create table warehouse.marts.fct_courses as select distinct course_id,"
+            " bool_or(has_adverse_event) over (partition by course_id) as has_adverse_event"
+            " from warehouse.marts.fct_sessions"
+        )
+        rows = con.execute(
+            f"select clinic_id, primary_concern, patients, courses, courses_with_ae, sessions"
+            f" from ({_compiled_model('safety_by_skin_type', tmp_path)})"
+        ).fetchall()
+    got = {(clinic, concern): counts for clinic, concern, *counts in rows}
+    assert got == {
+        ("A", "pigmentation"): [2, 2, 1, 3],
+        ("A", "ALL"): [2, 2, 1, 3],
+        ("B", "texture"): [1, 1, 0, 1],
+        ("B", "ALL"): [1, 1, 0, 1],
+        ("ALL", "pigmentation"): [2, 2, 1, 3],
+        ("ALL", "texture"): [1, 1, 0, 1],
+        ("ALL", "ALL"): [2, 3, 1, 4],
+    }
+
+
+def _compiled_model(model: str, tmp_path: Path) -> str:
+    """A model's SQL as dbt compiles it for a build file named warehouse.duckdb."""
+    lake = tmp_path / "empty_lake.duckdb"
+    duckdb.connect(str(lake)).close()
+    work = tmp_path / "dbt"
+    result = run_dbt(
+        ["compile", "--quiet", "--no-populate-cache", "--select", model],
+        lake_path=lake,
+        build_path=tmp_path / "build" / "warehouse.duckdb",
+        work_dir=work,
+        timeout_s=120,
+    )
+    assert result.ok, result.output_tail
+    return next((work / "target" / "compiled").rglob(f"{model}.sql")).read_text()
 
 
 WILSON_CASES = [(0, 1), (1, 1), (0, 10), (3, 10), (10, 10), (0, 424), (11, 424), (7, 1227)]
