@@ -285,7 +285,7 @@ class _HashedAhead:
     def __init__(self, files: list[LandingFile], seen: _SeenFiles):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hash-ahead")
         self._hashes = {
-            landed.relpath: self._pool.submit(_sha256_or_none, landed.path)
+            landed.path: self._pool.submit(_sha256_or_none, landed.path)
             for landed in files
             if landed.relpath in seen.paths
         }
@@ -297,7 +297,7 @@ class _HashedAhead:
         self._pool.shutdown(cancel_futures=True)
 
     def sha256(self, landed: LandingFile) -> str | None:
-        hashing = self._hashes.pop(landed.relpath, None)
+        hashing = self._hashes.pop(landed.path, None)
         return _sha256_or_none(landed.path) if hashing is None else hashing.result()
 
 
