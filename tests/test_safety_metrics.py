@@ -7,6 +7,7 @@ and checks it against statsmodels.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -176,18 +177,28 @@ def test_a_patient_at_two_clinics_and_concerns_counts_once_under_all(tmp_path: P
 
 def _compiled_model(model: str, tmp_path: Path) -> str:
     """A model's SQL as dbt compiles it for a build file named warehouse.duckdb."""
+    work = _dbt_compile(tmp_path, ["--select", model])
+    return next((work / "target" / "compiled").rglob(f"{model}.sql")).read_text()
+
+
+def _dbt_compile(
+    tmp_path: Path, args: list[str], on_line: Callable[[str], None] | None = None
+) -> Path:
+    """`dbt compile <args>` over an empty lake, for a build file named warehouse.duckdb; its
+    work directory (target/ holds what it compiled)."""
     lake = tmp_path / "empty_lake.duckdb"
     duckdb.connect(str(lake)).close()
     work = tmp_path / "dbt"
     result = run_dbt(
-        ["compile", "--quiet", "--no-populate-cache", "--select", model],
+        ["compile", "--quiet", "--no-populate-cache", *args],
         lake_path=lake,
         build_path=tmp_path / "build" / "warehouse.duckdb",
         work_dir=work,
+        on_line=on_line,
         timeout_s=120,
     )
     assert result.ok, result.output_tail
-    return next((work / "target" / "compiled").rglob(f"{model}.sql")).read_text()
+    return work
 
 
 WILSON_CASES = [(0, 1), (1, 1), (0, 10), (3, 10), (10, 10), (0, 424), (11, 424), (7, 1227)]
@@ -199,18 +210,8 @@ def test_wilson_macro_matches_statsmodels(tmp_path: Path) -> None:
         "select x, n, {{ wilson_low('x', 'n') }} as ci_low, {{ wilson_high('x', 'n') }} as ci_high "
         f"from (values {values}) as cases (x, n)"
     )
-    lake = tmp_path / "empty_lake.duckdb"
-    duckdb.connect(str(lake)).close()
     lines: list[str] = []
-    result = run_dbt(
-        ["compile", "--quiet", "--no-populate-cache", "--output", "json", "--inline", inline],
-        lake_path=lake,
-        build_path=tmp_path / "build" / "warehouse.duckdb",
-        work_dir=tmp_path / "dbt",
-        on_line=lines.append,
-        timeout_s=120,
-    )
-    assert result.ok, result.output_tail
+    _dbt_compile(tmp_path, ["--output", "json", "--inline", inline], on_line=lines.append)
     output = "\n".join(lines)
     compiled = json.loads(output[output.index("{") : output.rindex("}") + 1])["compiled"]
 
