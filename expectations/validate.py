@@ -1,26 +1,30 @@
 """Run the feeds' expectation suites on parsed batches with Great Expectations.
 
-GX takes seconds to import, so one `SuiteValidator` serves a whole refresh, and it imports GX
-on a thread of its own from the start, while the ingest reads the first files. A GX run costs a
-fixed half second or so whatever its size, so the ingest hands over several files of one feed
-at once (a nightly landing zone holds hundreds of small files); each file is still judged on
-its own (its key uniqueness is within the file). Batches are validated in pandas (GX's SQL
-datasource fails on DuckDB), in chunks of at most `chunk_rows` records; a chunk holds every
-version of the keys in it, so the uniqueness rule sees the whole file. Direct identifiers never
-reach GX: the suites read typed values, and the patient record number is replaced by a rank
-that only keeps which rows share one.
+GX runs in a process of its own (`expectations.gx_process`), started with the first validator
+of a refresh, so its import and its pandas work use the second core instead of taking turns
+with the ingest's reading thread for the interpreter's lock. A GX run costs a fixed half second
+or so whatever its size, so the ingest hands over several files of one feed at once (a nightly
+landing zone holds hundreds of small files); each file is still judged on its own (its key
+uniqueness is within the file). Batches are validated in pandas (GX's SQL datasource fails on
+DuckDB), in chunks of at most `chunk_rows` records; a chunk holds every version of the keys in
+it, so the uniqueness rule sees the whole file. Direct identifiers never reach GX: the suites
+read typed values, and the patient record number is replaced by a rank that only keeps which
+rows share one.
 """
 
 from __future__ import annotations
 
-import importlib
+import itertools
 import os
-import shutil
+import subprocess
+import sys
 import threading
 import time
-from datetime import UTC, date, datetime
+import weakref
+from collections.abc import Callable
+from datetime import date
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -35,52 +39,37 @@ from expectations.suites import (
 from ingest.readers import RECORD_NUMBER
 from ingest.validation import FAILURE_COLUMNS, FINDING_COLUMNS, NULLS_VALUE, Batch, Verdict
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 CHUNK_ROWS = 250_000
 _ROW = "_row"
 _RULE = "_rule"
 _VERSION = "_version"
 _FILE = "_file"
-DOCS_SITE = "data_docs"
 
 
 class SuiteValidator:
-    """The GX context of one refresh: a suite and a validation definition per feed (the
-    ingest's `Validator`)."""
+    """The suites of one refresh, run by GX in the process of `_suites_process()` (the ingest's
+    `Validator`)."""
 
     def __init__(self, chunk_rows: int = CHUNK_ROWS, latest: date | None = None):
         self.chunk_rows = chunk_rows
         self.latest = latest or latest_plausible()  # the last plausible day of a record
         self.validated = 0  # batches validated
         self.seconds = 0.0  # spent validating, waiting for GX's import included
-        self._context = None
-        self._definitions: dict[str, object] = {}
-        # GX takes about two seconds to import: on the side, while the ingest hashes and reads
-        # the first files, instead of when the first batch is ready and waits for it.
-        self._importing = threading.Thread(
-            target=importlib.import_module, args=("great_expectations",), name="import-gx"
-        )
-        self._importing.daemon = True
-        self._importing.start()
+        # Started now, so GX imports there while the ingest hashes and reads the first files.
+        self._process = _suites_process()
+        self._session = next(_SESSIONS)
+        weakref.finalize(self, self._process.forget, self._session)
 
-    @property
-    def context(self):
-        """The ephemeral GX context, made on first use."""
-        if self._context is None:
-            self._importing.join()
-            import great_expectations as gx
-            from great_expectations.data_context.types.base import ProgressBarsConfig
-
-            self._gx = gx
-            self._context = gx.get_context(mode="ephemeral")
-            self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
-            self._source = self._context.data_sources.add_pandas("landing")
-        return self._context
+    def ready(self) -> None:
+        """Wait until GX is imported and this validator's context is made."""
+        self._process.ask("ready", self._session, self.latest)
 
     def verdicts(self, feed: Feed, batches: list[Batch]) -> list[Verdict]:
         """Per batch, the suite's verdict on its records."""
+        return self.submit(feed, batches)()
+
+    def submit(self, feed: Feed, batches: list[Batch]) -> Callable[[], list[Verdict]]:
+        """Hand the batches to GX's process; the call returned waits for the verdicts."""
         for batch in batches:
             if batch.parsed.height != batch.raw.height:
                 raise ValueError(f"{batch.label}: parsed and raw batches differ in length")
@@ -92,155 +81,181 @@ class SuiteValidator:
         name = batches[0].label.replace("/", " : ")
         if len(batches) > 1:
             name += f" and {len(batches) - 1} more file(s) of {feed.name}"
-        hits = [
-            self._broken_rules(
-                feed,
-                chunk,
-                rules,
+        needed = sorted(set().union(*(rule.columns for rule in rules if not rule.only_where)))
+        on_some_rows = [_on_its_rows(rule) for rule in rules if rule.only_where]
+        replies = [
+            self._process.send(
+                "run",
+                self._session,
+                self.latest,
+                feed.name,
+                chunk.select(*needed, *on_some_rows),
                 name if len(chunks) == 1 else f"{name} (part {i + 1} of {len(chunks)})",
             )
             for i, chunk in enumerate(chunks)
         ]
-        broken = pl.concat(hits) if hits else pl.DataFrame(schema={_ROW: pl.Int64, _RULE: pl.Int64})
-        broken = _with_every_copy_of_duplicate_keys(broken, checked, rules)
-        raw = _stacked(batches, feed, parsed=False)
-        holding = [number for number, rule in enumerate(rules) if rule.quarantines]
-        held = broken.filter(pl.col(_RULE).is_in(holding))
-        quarantined = _reasons(held, raw, rules)
-        noted = broken.join(held.select(_ROW), on=_ROW, how="anti")
-        findings = _findings(noted, raw, rules)
-        self.validated += len(batches)
         self.seconds += time.monotonic() - started
-        return [
-            Verdict(
-                quarantined.filter(pl.col(_FILE) == number).drop(_FILE),
-                findings.filter(pl.col(_FILE) == number).drop(_FILE),
-            )
-            for number in range(len(batches))
-        ]
 
-    def _broken_rules(
-        self, feed: Feed, chunk: pl.DataFrame, rules: tuple[Rule, ...], label: str
-    ) -> pl.DataFrame:
-        needed = sorted(set().union(*(rule.columns for rule in rules if not rule.only_where)))
-        on_some_rows = [_on_its_rows(rule) for rule in rules if rule.only_where]
-        frame = _for_gx(chunk.select(*needed, *on_some_rows))
-        definition = self._definition(feed, rules)
-        result = definition.run(
-            batch_parameters={"dataframe": frame},
-            result_format={"result_format": "COMPLETE", "partial_unexpected_count": 20},
-            run_id=self._gx.RunIdentifier(run_name=label, run_time=datetime.now(UTC)),
-        )
-        rows: list[int] = []
-        broken: list[int] = []
-        positions = chunk[_ROW]
-        for outcome in result.results:
-            # A rule that could not be checked must not let its records through unchecked.
-            problem = _raised(outcome.exception_info)
-            if outcome.success:
-                continue
-            index = outcome.result.get("unexpected_index_list")
-            if problem or not index:
-                raise RuntimeError(
-                    f"{label}: {outcome.expectation_config.type} on"
-                    f" {outcome.expectation_config.kwargs.get('column')} could not name the"
-                    f" failing records: {problem or 'no unexpected_index_list'}"
-                )
-            rows.extend(positions.gather(index).to_list())
-            broken.extend([outcome.expectation_config.meta["rule"]] * len(index))
-        return pl.DataFrame({_ROW: rows, _RULE: broken}, schema={_ROW: pl.Int64, _RULE: pl.Int64})
+        def verdicts() -> list[Verdict]:
+            waited = time.monotonic()
+            replied = zip(chunks, replies, strict=True)
+            hits = [_rule_hits(chunk, reply()) for chunk, reply in replied]
+            found = _verdicts(feed, batches, checked, rules, hits)
+            self.validated += len(batches)
+            self.seconds += time.monotonic() - waited
+            return found
 
-    def _definition(self, feed: Feed, rules: tuple[Rule, ...]):
-        if feed.name not in self._definitions:
-            context = self.context
-            gx = self._gx
-            expectations = [_expectation(gx, rule, number) for number, rule in enumerate(rules)]
-            suite = context.suites.add(
-                gx.ExpectationSuite(name=feed.name, expectations=expectations)
-            )
-            asset = self._source.add_dataframe_asset(feed.name)
-            batch = asset.add_batch_definition_whole_dataframe("each_landing_file")
-            self._definitions[feed.name] = context.validation_definitions.add(
-                gx.ValidationDefinition(name=feed.name, data=batch, suite=suite)
-            )
-        return self._definitions[feed.name]
+        return verdicts
 
     def build_docs(self, directory: Path) -> Path:
         """Data Docs of this refresh's validations, replacing the previous ones. Built aside
         first, so a reader never sees half a site."""
-        building = directory.with_name(directory.name + ".building")
-        shutil.rmtree(building, ignore_errors=True)
-        self.context.add_data_docs_site(
-            site_name=DOCS_SITE,
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(building),
-                },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
+        return self._process.ask("docs", self._session, self.latest, str(directory))
+
+    def peak_bytes(self) -> int | None:
+        """The suites' process's peak resident memory since the last call (it serves every
+        validator of this process)."""
+        return self._process.ask("peak", True)
+
+
+class _SuitesProcess:
+    """The process that runs GX (`expectations.gx_process`). Requests go in order and are
+    answered in order; a thread takes each reply as it comes, so the process never waits on
+    a full pipe while this one sends it the next chunk."""
+
+    def __init__(self) -> None:
+        to_child, requests = os.pipe()
+        replies, from_child = os.pipe()
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "expectations.gx_process", str(to_child), str(from_child)],
+            pass_fds=(to_child, from_child),
+            stdin=subprocess.DEVNULL,
         )
+        os.close(to_child)
+        os.close(from_child)
+        self._requests = Connection(requests, readable=False)
+        self._sending = threading.Lock()
+        self._sent = 0  # requests sent, and so the number of the next one
+        self._replies: dict[int, tuple[str, object]] = {}
+        self._ended: str | None = None  # why no reply will come any more
+        self._arrived = threading.Condition()
+        self._forgotten: list[int] = []  # sessions of validators gone, to end with the next send
+        threading.Thread(
+            target=self._receive, args=(Connection(replies, writable=False),), daemon=True
+        ).start()
+
+    @property
+    def alive(self) -> bool:
+        return self._ended is None and self._child.poll() is None
+
+    @property
+    def pid(self) -> int:
+        return self._child.pid
+
+    def ask(self, *request):
+        """The reply to `request`, once it comes."""
+        return self.send(*request)()
+
+    def send(self, *request) -> Callable[[], object]:
+        """Send `request`; the call returned waits for its reply and raises RuntimeError when
+        GX failed on it or its process ended."""
+        with self._sending:
+            if self._forgotten:
+                forgotten, self._forgotten = self._forgotten, []
+                self._send(("forget", forgotten))
+            number = self._send(request)
+        return lambda: self._reply(number)
+
+    def forget(self, session: int) -> None:
+        self._forgotten.append(session)  # sent with the next request: the caller may be in one
+
+    def _send(self, request: tuple) -> int:
         try:
-            self.context.build_data_docs(site_names=[DOCS_SITE])
-        finally:
-            self.context.delete_data_docs_site(DOCS_SITE)
-        previous = directory.with_name(directory.name + ".previous")
-        shutil.rmtree(previous, ignore_errors=True)
-        if directory.exists():
-            os.replace(directory, previous)
-        os.replace(building, directory)
-        shutil.rmtree(previous, ignore_errors=True)
-        return directory / "index.html"
+            self._requests.send(request)
+        except OSError as error:
+            raise RuntimeError(self._why_ended(f"could not be sent work: {error}")) from error
+        self._sent += 1
+        return self._sent - 1
+
+    def _receive(self, replies: Connection) -> None:
+        number = 0
+        while True:
+            try:
+                reply = replies.recv()
+            except (EOFError, OSError) as error:
+                with self._arrived:
+                    self._ended = str(error) or type(error).__name__
+                    self._arrived.notify_all()
+                return
+            with self._arrived:
+                self._replies[number] = reply
+                self._arrived.notify_all()
+            number += 1
+
+    def _reply(self, number: int):
+        with self._arrived:
+            while number not in self._replies and self._ended is None:
+                self._arrived.wait()
+            if number not in self._replies:
+                raise RuntimeError(self._why_ended(self._ended))
+            status, value = self._replies.pop(number)
+        if status == "error":
+            raise RuntimeError(f"the expectation suites failed: {value}")
+        return value
+
+    def _why_ended(self, detail: str | None) -> str:
+        return f"the expectation suites' process ended (exit status {self._child.wait()}): {detail}"
 
 
-# The nanosecond timestamps pandas holds; a date outside them (year 1 or 9999, a system's "no
-# date") is moved to the nearest end, which is as implausible as the date itself.
-_NS_EARLIEST = datetime(1678, 1, 1)
-_NS_LATEST = datetime(2262, 1, 1)
+_SESSIONS = itertools.count()
+_started: list[_SuitesProcess] = []
+_starting = threading.Lock()
 
 
-def _for_gx(chunk: pl.DataFrame) -> pd.DataFrame:
-    """The chunk in pandas, typed so that GX compares whole columns at once: it does so only
-    for 64-bit numbers and nanosecond timestamps, and calls Python once per value otherwise
-    (three quarters of the expectation suites' time on the 1m tier). Text goes as categories:
-    GX copies the rows of the whole frame for each rule's domain, and copying category codes
-    is several times cheaper than copying strings (those copies were two fifths of the
-    suites' time on the 1m tier)."""
-    casts = []
-    for name, dtype in chunk.schema.items():
-        if dtype == pl.String:
-            casts.append(pl.col(name).cast(pl.Categorical))
-        elif dtype.is_integer():
-            casts.append(pl.col(name).cast(pl.Int64))
-        elif dtype.is_float():
-            casts.append(pl.col(name).cast(pl.Float64))
-        elif dtype == pl.Date or (dtype == pl.Datetime and dtype.time_zone is None):
-            casts.append(
-                pl.col(name)
-                .cast(pl.Datetime("us"))
-                .clip(_NS_EARLIEST, _NS_LATEST)
-                .cast(pl.Datetime("ns"))
-            )
-    return chunk.with_columns(casts).to_pandas()
+def _suites_process() -> _SuitesProcess:
+    """The suites' process of this Python process, started on first use (again if it died)."""
+    with _starting:
+        if not _started or not _started[0].alive:
+            _started[:] = [_SuitesProcess()]
+        return _started[0]
 
 
-def _raised(info: dict) -> str | None:
-    """The exception message in a GX result's exception_info (flat, or per metric)."""
-    entries = [info] if "raised_exception" in info else list(info.values())
-    for entry in entries:
-        if isinstance(entry, dict) and entry.get("raised_exception"):
-            return str(entry.get("exception_message"))
-    return None
-
-
-def _expectation(gx, rule: Rule, number: int):
-    kind = "".join(part.title() for part in rule.expectation.split("_"))
-    return getattr(gx.expectations, kind)(
-        column=rule.subject,
-        meta={"rule": number, "reason_code": rule.reason_code},
-        **rule.options,
+def _rule_hits(chunk: pl.DataFrame, broken: list[tuple[int, list[int]]]) -> pl.DataFrame:
+    """(row, rule) for each row of `chunk` GX found to break a rule, from its (rule, positions
+    in the chunk) pairs."""
+    positions = chunk[_ROW]
+    return pl.DataFrame(
+        {
+            _ROW: pl.concat([positions.gather(index) for _, index in broken]) if broken else [],
+            _RULE: [rule for rule, index in broken for _ in index],
+        },
+        schema={_ROW: pl.Int64, _RULE: pl.Int64},
     )
+
+
+def _verdicts(
+    feed: Feed,
+    batches: list[Batch],
+    checked: pl.DataFrame,
+    rules: tuple[Rule, ...],
+    hits: list[pl.DataFrame],
+) -> list[Verdict]:
+    """Per batch, what its rows broke: the records held back and the findings on the others."""
+    broken = pl.concat(hits) if hits else pl.DataFrame(schema={_ROW: pl.Int64, _RULE: pl.Int64})
+    broken = _with_every_copy_of_duplicate_keys(broken, checked, rules)
+    raw = _stacked(batches, feed, parsed=False)
+    holding = [number for number, rule in enumerate(rules) if rule.quarantines]
+    held = broken.filter(pl.col(_RULE).is_in(holding))
+    quarantined = _reasons(held, raw, rules)
+    noted = broken.join(held.select(_ROW), on=_ROW, how="anti")
+    findings = _findings(noted, raw, rules)
+    return [
+        Verdict(
+            quarantined.filter(pl.col(_FILE) == number).drop(_FILE),
+            findings.filter(pl.col(_FILE) == number).drop(_FILE),
+        )
+        for number in range(len(batches))
+    ]
 
 
 def _on_its_rows(rule: Rule) -> pl.Expr:

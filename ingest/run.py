@@ -121,7 +121,7 @@ def ingest_landing(
                         unchanged += 1
                     else:
                         loader.add(prepared)
-            loader.flush()
+            loader.finish()
             results = loader.results
         lake.refresh_age_bands(con, paths.identity)
     return IngestSummary(results, unchanged, discovery.in_flight, ignored)
@@ -480,12 +480,23 @@ def _type_together(read: list[_Prepared], calendar: ClinicCalendar) -> None:
             prepared.parsed = typed.parsed
 
 
+@dataclass(frozen=True)
+class _Judged:
+    """Files handed to the suites together: all of them, those typed, and the call that waits
+    for the verdicts on those (None when none was typed)."""
+
+    files: list[_Prepared]
+    typed: list[_Prepared]
+    verdicts: Callable[[], list[Verdict]] | None
+
+
 @dataclass
 class _Loader:
-    """Validates prepared files of one feed together (a GX run has a fixed cost), then stores
-    them together in one transaction: each file's quarantined rows and findings, all their
-    records in one statement (and the identities of patients files in one more, in the
-    identity store), each file's `ops.ingest_files` record."""
+    """Hands prepared files of one feed to the suites together (a GX run has a fixed cost),
+    and stores the files handed before while the suites judge these (GX runs in a process of
+    its own): each flushed group in one transaction, with each file's quarantined rows and
+    findings, all their records in one statement (and the identities of patients files in one
+    more, in the identity store), each file's `ops.ingest_files` record."""
 
     con: duckdb.DuckDBPyConnection
     identity: duckdb.DuckDBPyConnection
@@ -496,38 +507,59 @@ class _Loader:
     progress: Progress
     results: list[FileResult] = field(default_factory=list)
     pending: list[_Prepared] = field(default_factory=list)
+    judged: _Judged | None = None  # handed to the suites, not stored yet
 
     def add(self, prepared: _Prepared) -> None:
         if self.pending and self.pending[0].landed.feed != prepared.landed.feed:
             self.flush()
         self.pending.append(prepared)
         rows = sum(p.parsed.height for p in self.pending if p.parsed is not None)
-        # Clinics set the calendar the next files are read with: store them at once.
-        if prepared.landed.feed == "clinics" or rows >= self.suites.chunk_rows:
+        if prepared.landed.feed == "clinics":
+            self.finish()  # clinics set the calendar the next files are read with: stored now
+        elif rows >= self.suites.chunk_rows:
             self.flush()
 
     def flush(self) -> None:
-        typed = [p for p in self.pending if p.parsed is not None]
+        """Hand the pending files to the suites, then store the files handed before."""
+        if not self.pending:
+            return
+        group, self.pending = self.pending, []
+        typed = [p for p in group if p.parsed is not None]
+        verdicts = None
         if typed:
             batches = [Batch(p.landed.relpath, p.parsed, p.batch.frame) for p in typed]
-            found = self.suites.verdicts(FEEDS[typed[0].landed.feed], batches)
-            for prepared, verdict in zip(typed, found, strict=True):
+            verdicts = self.suites.submit(FEEDS[typed[0].landed.feed], batches)
+        self._store_judged()
+        self.judged = _Judged(group, typed, verdicts)
+
+    def finish(self) -> None:
+        """Every file added is judged and stored."""
+        self.flush()
+        self._store_judged()
+
+    def _store_judged(self) -> None:
+        """The files handed to the suites last, once judged, stored in one transaction."""
+        if self.judged is None:
+            return
+        judged, self.judged = self.judged, None
+        group = judged.files
+        if judged.verdicts is not None:
+            for prepared, verdict in zip(judged.typed, judged.verdicts(), strict=True):
                 prepared.verdict = verdict
         self.con.execute("begin transaction")
         try:
-            loading = [(p, good) for p in self.pending if (good := self._store(p)) is not None]
+            loading = [(p, good) for p in group if (good := self._store(p)) is not None]
             self._load(loading)
-            for prepared in self.pending:
+            for prepared in group:
                 landed = prepared.landed
                 _record_file(self.con, prepared.result, landed.size, landed.mtime_ns, self.run_id)
             self.con.execute("commit")
         except BaseException:
             self.con.execute("rollback")
             raise
-        for prepared in self.pending:
+        for prepared in group:
             self.results.append(prepared.result)
             self.progress(_describe(prepared.result))
-        self.pending.clear()
 
     def _store(self, prepared: _Prepared) -> pl.DataFrame | None:
         """A file's quarantined rows and findings stored; its records to load, if any."""

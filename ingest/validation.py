@@ -5,6 +5,7 @@ shape only, never on the suites themselves, so data flows one way: ingest -> sui
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,6 +56,7 @@ class Validator(Protocol):
 
     chunk_rows: int  # the ingest hands over files of a feed until they hold this many rows
 
-    def verdicts(self, feed: Feed, batches: list[Batch]) -> list[Verdict]:
-        """One verdict per batch, in order; each batch judged on its own."""
+    def submit(self, feed: Feed, batches: list[Batch]) -> Callable[[], list[Verdict]]:
+        """Start judging `batches`; the call returned gives one verdict per batch, in order,
+        each batch judged on its own (the ingest stores the previous files meanwhile)."""
         ...

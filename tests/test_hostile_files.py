@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import os
+import signal
 import threading
 import tracemalloc
 from pathlib import Path
@@ -606,7 +607,7 @@ def test_a_failure_storing_a_file_stops_the_reading_ahead_and_stores_nothing(
         landing.sessions(f"sessions/day{number}.csv", session_row(f"S{number}"))
 
     class BrokenSuites(SuiteValidator):
-        def verdicts(self, feed, batches):
+        def submit(self, feed, batches):
             raise RuntimeError("the suites broke")
 
     with pytest.raises(RuntimeError, match="the suites broke"):
@@ -616,6 +617,50 @@ def test_a_failure_storing_a_file_stops_the_reading_ahead_and_stores_nothing(
     assert Warehouse(data_dir).rows(files) == [{"files": 0}]
     _, warehouse = run()  # the next ingest loads every file
     assert warehouse.rows(files) == [{"files": 9}]
+
+
+def test_the_suites_process_ending_stops_the_ingest_with_its_reason_and_keeps_nothing(
+    landing, data_dir, run
+):
+    """GX runs in a process of its own: killed (the kernel's out-of-memory killer, say), the
+    ingest fails saying so instead of loading unjudged records, and the next one loads all."""
+    for number in range(3):
+        landing.sessions(f"sessions/day{number}.csv", session_row(f"S{number}"))
+    suites = SuiteValidator()
+    suites.ready()
+    os.kill(suites._process.pid, signal.SIGKILL)
+    with pytest.raises(RuntimeError, match=r"expectation suites' process ended \(exit status -9"):
+        run(suites=suites)
+    assert no_read_ahead_left()
+    files = "select count(*) as files from ops.ingest_files"
+    assert Warehouse(data_dir).rows(files) == [{"files": 0}]
+    _, warehouse = run()  # a new validator starts a new process
+    assert warehouse.rows(files) == [{"files": 4}]  # with the clinics file
+
+
+def test_files_judged_while_the_ones_before_are_stored_keep_their_own_verdicts(landing, run):
+    """The ingest stores one group of files while the suites judge the next: with groups of a
+    row or two, each file's quarantined records and loaded rows are still its own."""
+    for number in range(6):
+        bad = session_row(f"BAD{number}", started_at="2026-13-45T10:00:00")
+        rows = [session_row(f"S{number}"), bad] if number % 2 else [session_row(f"S{number}")]
+        landing.sessions(f"sessions/day{number}.csv", *rows)
+    landing.write(
+        "outcomes/scores.csv",
+        "response_id,clinic_id,patient_ref,instrument,timepoint,score,collected_at,updated_at\n"
+        "R1,C01,MRN-1,pigmentation_vas,baseline,7,2026-03-02T10:00:00,2026-03-02T10:00:00\n",
+    )
+    summary, warehouse = run(suites=SuiteValidator(chunk_rows=2))
+    assert len(summary.files) == 8  # and the landing fixture's clinics file
+    for number in range(6):
+        path = f"sessions/day{number}.csv"
+        quarantined = [(r["record_number"], r["reason_code"]) for r in warehouse.quarantine(path)]
+        assert quarantined == ([(2, "unparseable")] if number % 2 else []), path
+        assert warehouse.file(path)["rows_loaded"] == 1, path
+    loaded = warehouse.rows("select session_id from raw.sessions order by session_id")
+    assert [row["session_id"] for row in loaded] == [f"S{number}" for number in range(6)]
+    assert warehouse.file("outcomes/scores.csv")["rows_loaded"] == 1
+    assert_nothing_lost(warehouse)
 
 
 def test_a_failure_reading_ahead_reaches_the_refresh(landing, run, monkeypatch):

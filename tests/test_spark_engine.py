@@ -105,7 +105,7 @@ def test_the_suites_load_in_a_process_started_with_python_c():
             sys.executable,
             "-c",
             "from expectations.validate import SuiteValidator\n"
-            "SuiteValidator().context\n"
+            "SuiteValidator().ready()\n"
             "print('the suites loaded')",
         ],
         capture_output=True,

@@ -315,7 +315,9 @@ def _ingest(
         progress(f"ingest: {landing}")
         suites = SuiteValidator(latest=latest)
         summary = ingest_landing(landing, paths, run_id, progress, replay, suites=suites)
-    # The expectation suites run inside the ingest: their time counts as validation.
+    # The expectation suites run inside the ingest: their time counts as validation, and their
+    # process's memory with the ingest's.
+    stages.add_child_peak("ingest", suites.peak_bytes())
     stages.add("ingest", -suites.seconds)
     stages.add("validation", suites.seconds)
     progress(
