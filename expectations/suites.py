@@ -5,7 +5,7 @@ breaks it: a reason code and a message built from the record's text as it arrive
 checked on the typed batch that `ingest.conform` returns; a record that breaks any rule is
 quarantined with every rule it broke, and the rest of the batch loads.
 
-This module only declares the rules; `expectations.validate` runs them (and imports GX).
+This module only declares the rules; `expectations.validate` runs them (in GX's process).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class SuiteValidator:
         self.chunk_rows = chunk_rows
         self.latest = latest or latest_plausible()  # the last plausible day of a record
         self.validated = 0  # batches validated
-        self.seconds = 0.0  # spent validating, waiting for GX's import included
+        self.seconds = 0.0  # the ingest's time on the suites: handing batches, awaiting verdicts
         # Started now, so GX imports there while the ingest hashes and reads the first files.
         self._process = _suites_process()
         self._session = next(_SESSIONS)

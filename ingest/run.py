@@ -92,8 +92,8 @@ def ingest_landing(
     limits: ReadLimits | None = None,
 ) -> IngestSummary:
     """Load every file not loaded before: first `replay` (archived files, for a full
-    rebuild), then the landing zone. Each file is validated by `suites` (one per refresh,
-    so GX is imported once) before anything of it is loaded. `limits` bound what one file
+    rebuild), then the landing zone. Each file is validated by `suites` (one per refresh)
+    before anything of it is loaded. `limits` bound what one file
     may cost (see `ReadLimits`)."""
     say = _escaped(progress)
     keyer = load_keyer(paths.key_file)
