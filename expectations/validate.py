@@ -137,6 +137,7 @@ class _SuitesProcess:
         self._sending = threading.Lock()
         self._sent = 0  # requests sent, and so the number of the next one
         self._replies: dict[int, tuple[str, object]] = {}
+        self._unawaited: set[int] = set()  # requests whose replies nobody waits for
         self._ended: str | None = None  # why no reply will come any more
         self._arrived = threading.Condition()
         self._forgotten: list[int] = []  # sessions of validators gone, to end with the next send
@@ -162,20 +163,25 @@ class _SuitesProcess:
         with self._sending:
             if self._forgotten:
                 forgotten, self._forgotten = self._forgotten, []
-                self._send(("forget", forgotten))
+                self._send(("forget", forgotten), awaited=False)
             number = self._send(request)
         return lambda: self._reply(number)
 
     def forget(self, session: int) -> None:
         self._forgotten.append(session)  # sent with the next request: the caller may be in one
 
-    def _send(self, request: tuple) -> int:
+    def _send(self, request: tuple, awaited: bool = True) -> int:
+        """Send `request` (under `_sending`): its number, which its reply will have."""
+        number = self._sent
+        if not awaited:  # said before sending: the reply may come at once
+            with self._arrived:
+                self._unawaited.add(number)
         try:
             self._requests.send(request)
         except OSError as error:
             raise RuntimeError(self._why_ended(f"could not be sent work: {error}")) from error
         self._sent += 1
-        return self._sent - 1
+        return number
 
     def _receive(self, replies: Connection) -> None:
         number = 0
@@ -188,7 +194,10 @@ class _SuitesProcess:
                     self._arrived.notify_all()
                 return
             with self._arrived:
-                self._replies[number] = reply
+                if number in self._unawaited:
+                    self._unawaited.discard(number)
+                else:
+                    self._replies[number] = reply
                 self._arrived.notify_all()
             number += 1
 

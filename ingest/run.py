@@ -93,8 +93,8 @@ def ingest_landing(
 ) -> IngestSummary:
     """Load every file not loaded before: first `replay` (archived files, for a full
     rebuild), then the landing zone. Each file is validated by `suites` (one per refresh)
-    before anything of it is loaded. `limits` bound what one file
-    may cost (see `ReadLimits`)."""
+    before anything of it is loaded. `limits` bound what one file may cost (see
+    `ReadLimits`)."""
     say = _escaped(progress)
     keyer = load_keyer(paths.key_file)
     _clear_work(paths.work)
