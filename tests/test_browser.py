@@ -5,7 +5,8 @@ Each page is opened by its URL, checked for raised exceptions and error alerts, 
 screenshot to build/test-output/screenshots/ (or $TONING_TEST_OUTPUT/screenshots/).
 
 The helpers below (navigation_page, open_dashboard_page, wait_for_app_run, first_metric_values,
-metric_values_by_label, choose_in_selectbox) are the machinery for tests of the pages' filters.
+metric_values_by_label, metric_value, choose_in_selectbox) are the machinery for tests of the
+pages' filters.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from playwright.sync_api import Browser, Page, WebSocket, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, WebSocket, expect, sync_playwright
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from dashboards import access, navigation
@@ -147,6 +148,15 @@ def metric_values_by_label(tab: Page) -> dict[str, str]:
     return dict(zip(labels, first_metric_values(tab), strict=True))
 
 
+def metric_value(tab: Page, label: str) -> Locator:
+    """The value of the st.metric labelled `label`. After a rerun, check it with expect(), which
+    retries: the browser may draw the rerun's elements a moment after the script has finished."""
+    metric = tab.get_by_test_id("stMetric").filter(
+        has=tab.get_by_test_id("stMetricLabel").get_by_text(label, exact=True)
+    )
+    return metric.get_by_test_id("stMetricValue")
+
+
 # Each tab's Streamlit websocket (a page load opens a new one): the server says on it when a
 # script run has finished. The script-state attribute on stApp cannot say so for a quick rerun:
 # React may draw "running" and "notRunning" in one go, and the attribute never changes.
@@ -172,7 +182,8 @@ def is_script_finished(frame: str | bytes) -> bool:
 
 def choose_in_selectbox(tab: Page, label: str, option: str) -> None:
     """Pick `option` in the st.selectbox labelled `label`, as a person would (open the box, click
-    the option), and return once the rerun it causes has finished and been drawn."""
+    the option), and return once the rerun it causes has finished. Its elements may be drawn a
+    moment later: check what it changed with expect(), which retries (see metric_value)."""
     selectbox = tab.get_by_test_id("stSelectbox").filter(
         has=tab.get_by_test_id("stWidgetLabel").get_by_text(label, exact=True)
     )
@@ -337,8 +348,8 @@ def test_choosing_an_instrument_changes_the_response_rate(dashboards, demo_wareh
         "select avg(case when is_responder then 1.0 else 0.0 end) from marts.fct_course_outcomes"
         " where status = 'completed' and instrument = 'mmasi' and is_responder is not null",
     )
-    after = metric_values_by_label(tab)["Response rate"]
-    assert after == f"{rate:.1%}" and after != before
+    assert f"{rate:.1%}" != before, "the demo's mmasi rate equals the default instrument's"
+    expect(metric_value(tab, "Response rate")).to_have_text(f"{rate:.1%}")
 
 
 def test_the_data_quality_page_shows_the_latest_checks(dashboards, demo_warehouse):
