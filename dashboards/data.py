@@ -900,10 +900,11 @@ def _parse_dictionary_manifest(path: Path, version: int) -> dict[str, pd.DataFra
     )
     tests = pd.DataFrame(
         [
-            {"unique_id": tested, "column": _tested_column(test), "test": _test_in_words(test)}
+            {"unique_id": tested, "column": column, "test": words}
             for test in nodes
             if test["resource_type"] == "test"
             for tested in _tested_nodes(test)
+            for column, words in _checks_in_words(test)
         ],
         columns=["unique_id", "column", "test"],
     )
@@ -915,6 +916,26 @@ def _tested_nodes(test: dict) -> list[str]:
     return [test["attached_node"]] if test.get("attached_node") else test["depends_on"]["nodes"]
 
 
+def _checks_in_words(test: dict) -> list[tuple[str | None, str]]:
+    """Each column a test checks with its check in words: one pair for dbt's tests, one per
+    column for the tests that check several columns in one scan (not_null_columns,
+    accepted_values_columns); a test of the table as a whole has no column."""
+    metadata = test.get("test_metadata") or {}
+    name, arguments = metadata.get("name"), metadata.get("kwargs", {})
+    if name == "not_null_columns":
+        checks = [(column, "not null") for column in arguments.get("columns", [])]
+    elif name == "accepted_values_columns":
+        checks = [
+            (column, _one_of(values)) for column, values in arguments.get("columns", {}).items()
+        ]
+    else:
+        checks = [(_tested_column(test), _test_in_words(test))]
+    severity = str(test.get("config", {}).get("severity", "error")).lower()
+    return [
+        (column, f"{words} (warns)" if severity == "warn" else words) for column, words in checks
+    ]
+
+
 def _tested_column(test: dict) -> str | None:
     """The column a generic test checks: a column's name, or an expression over several
     (`column_name:` under `arguments:`, which dbt keeps in the test's kwargs only)."""
@@ -923,21 +944,20 @@ def _tested_column(test: dict) -> str | None:
 
 
 def _test_in_words(test: dict) -> str:
-    """'unique', 'not null', 'one of: I, II', 'refers to fct_courses.course_id', or a
-    singular test's name; '(warns)' where a failure only warns."""
+    """'unique', 'one of: I, II', 'refers to fct_courses.course_id', or a singular test's
+    name."""
     metadata = test.get("test_metadata") or {}
     name, arguments = metadata.get("name"), metadata.get("kwargs", {})
     if name == "accepted_values":
-        words = "one of: " + ", ".join(str(value) for value in arguments.get("values", []))
-    elif name == "relationships":
+        return _one_of(arguments.get("values", []))
+    if name == "relationships":
         target = str(arguments.get("to", "")).removeprefix("ref(").removesuffix(")").strip("'\"")
-        words = f"refers to {target}.{arguments.get('field')}"
-    elif name:
-        words = name.replace("_", " ")
-    else:
-        words = test["name"].replace("_", " ")
-    severity = str(test.get("config", {}).get("severity", "error")).lower()
-    return f"{words} (warns)" if severity == "warn" else words
+        return f"refers to {target}.{arguments.get('field')}"
+    return (name or test["name"]).replace("_", " ")
+
+
+def _one_of(values: list) -> str:
+    return "one of: " + ", ".join(str(value) for value in values)
 
 
 # --- Safety ------------------------------------------------------------------------------------

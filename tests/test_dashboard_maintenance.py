@@ -123,6 +123,13 @@ def test_definitions_show_every_metric_and_every_mart(warehouse):
         for name, column in documented.items():
             assert columns.loc[name, "description"] == column["description"]
         assert models[table]["description"].strip() == expander.markdown[0].value
+    # Tests that check several columns in one scan are listed under each column they check.
+    courses = expanders["fct_courses (model)"].dataframe[0].value.set_index("column")
+    assert courses.loc["fitzpatrick", "tests"] == "one of: 1, 2, 3, 4, 5, 6"
+    assert (
+        courses.loc["status", "tests"] == "not null; one of: completed, in_progress, "
+        "dropped_out, maintenance"
+    )
 
 
 def test_definitions_without_a_published_manifest_say_to_refresh(

@@ -267,6 +267,35 @@ def test_a_null_in_a_not_null_column_fails_its_models_test_naming_the_column(bui
     assert failing == [("course_id", firsts), ("has_adverse_event", firsts)]
 
 
+def test_a_value_outside_a_columns_list_fails_its_models_test_naming_column_and_value(
+    built, tmp_path
+):
+    """A model's coded columns are checked by one accepted_values_columns test: it passes on
+    the build (nulls pass), and once a column holds another value it returns that column, how
+    many rows hold one and one of them, numbers compared as the words they are written as."""
+    result, build = built
+    [compiled] = [  # dbt names the file by a hash of the test's long name
+        test["compiled_code"]
+        for test in json.loads(result.run_results_path.read_text())["results"]
+        if test["unique_id"].startswith("test.toning.accepted_values_columns_fct_courses_")
+    ]
+    tampered = tmp_path / build.name  # the same file name: the compiled SQL names its catalog
+    shutil.copyfile(build, tampered)
+    with duckdb.connect(str(tampered)) as con:
+        assert con.execute(compiled).fetchall() == []
+        con.execute(
+            "update marts.fct_courses set fitzpatrick = 7, status = 'paused'"
+            " where course_number = 1"
+        )
+        nulled = "update marts.fct_courses set fitzpatrick = null where course_number > 1"
+        assert con.execute(nulled).fetchone()[0] > 0  # the updated rows
+        [(firsts,)] = con.execute(
+            "select count(*) from marts.fct_courses where course_number = 1"
+        ).fetchall()
+        failing = sorted(con.execute(compiled).fetchall())
+    assert failing == [("fitzpatrick", firsts, "7"), ("status", firsts, "paused")]
+
+
 def test_a_gap_of_84_days_stays_in_the_course(built):
     _, build = built
     assert courses_of(build, "P84") == [(1, "initial", "dropped_out", 2, 6, "unknown", 3)]
