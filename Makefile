@@ -46,7 +46,8 @@ demo: setup ## setup, generate demo data, one refresh, serve the dashboards on :
 
 test: setup-spark lint ## setup (with the Spark extra), then the whole test suite (two workers)
 	@# A file's tests stay on one worker, so its module fixtures are built once.
-	$(BIN)/pytest -n 2 --dist loadfile
+	@# The slowest tests are listed at the end: the suite has a time budget (README, Tests).
+	$(BIN)/pytest -n 2 --dist loadfile --durations=20
 
 lint: setup ## ruff, the import contracts (who may import whom), sqlfluff over the dbt models
 	$(BIN)/ruff check contract toning ingest dashboards expectations synthetic tests
