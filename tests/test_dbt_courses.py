@@ -247,7 +247,8 @@ def test_build_passes_every_test_and_publishes_tables_only(built):
 
 def test_a_null_in_a_not_null_column_fails_its_models_test_naming_the_column(built, tmp_path):
     """A model's non-null columns are checked by one not_null_columns test (one dbt node): it
-    passes on the build, and once a column holds nulls it returns that column and how many."""
+    passes on the build, and once a column holds nulls it returns that column, how many and
+    the value (null)."""
     result, build = built
     [compiled] = (result.run_results_path.parent / "compiled").rglob(
         "not_null_columns_fct_sessions_*.sql"
@@ -264,7 +265,7 @@ def test_a_null_in_a_not_null_column_fails_its_models_test_naming_the_column(bui
             "select count(*) from marts.fct_sessions where session_number = 1"
         ).fetchall()
         failing = sorted(con.execute(compiled.read_text()).fetchall())
-    assert failing == [("course_id", firsts), ("has_adverse_event", firsts)]
+    assert failing == [("course_id", firsts, None), ("has_adverse_event", firsts, None)]
 
 
 def test_a_value_outside_a_columns_list_fails_its_models_test_naming_column_and_value(
