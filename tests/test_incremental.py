@@ -258,6 +258,37 @@ def test_rows_that_change_without_a_record_of_their_patient_are_recomputed(first
     assert snapshot(data.warehouse, BUILT) == from_scratch(landing, tmp_path / "scratch")
 
 
+def test_the_as_of_date_moves_the_figures_of_patients_a_night_does_not_change(
+    first_night, tmp_path
+):
+    """fct_courses' days since the last session and fct_side_effects' duration of an unresolved
+    event grow every night for every patient; the patients a night does not change keep their
+    rows, and those figures are moved to the new as-of date in place (macros/as_of_date.sql)."""
+    landing, data = first_night
+    landing.write(
+        "side_effects/night2.csv",
+        "event_id,clinic_id,patient_ref,effect,severity,onset_on,updated_at\n"
+        "E1,C01,MRN-2,erythema,mild,2026-03-04,2026-03-04T12:00:00Z\n",
+    )
+    refresh(landing, data)
+    # Night 3: another patient's session moves the as-of date from 30 March to 5 April, too
+    # little to change a course's status or the side effect's adverse flag: MRN-1 and MRN-2
+    # are not recomputed.
+    landing.sessions(
+        "sessions/night3.csv",
+        session_row("S4", patient_ref="MRN-3", started_at="2026-04-05T10:00:00"),
+    )
+    assert dbt_line(refresh(landing, data)).startswith(INCREMENTAL_BUILD)
+    assert rows(data, "select count(*) from incremental.int_changed_patients") == [(1,)]
+
+    days = "select as_of_date, days_since_last_session from marts.fct_courses"
+    april_5 = datetime(2026, 4, 5).date()
+    assert rows(data, days + " where first_session_at::date = '2026-03-02'") == [(april_5, 6)]
+    assert rows(data, days + " where first_session_at::date = '2026-03-03'") == [(april_5, 33)]
+    assert rows(data, "select duration_days from marts.fct_side_effects") == [(32,)]
+    assert snapshot(data.warehouse, BUILT) == from_scratch(landing, tmp_path / "scratch")
+
+
 def scopes_of_data_tests(data: DataDir) -> dict[str, str]:
     """Each data test of the last dbt build, by name: the changed set it read, or "every row"."""
     results = json.loads((data.state / "dbt" / "target" / "run_results.json").read_text())

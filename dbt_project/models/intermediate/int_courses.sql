@@ -35,7 +35,7 @@ progress as (
     select
         courses.*,
         as_of.as_of_date,
-        {{ dbt.datediff('courses.last_session_on_local', 'as_of.as_of_date', 'day') }}
+        {{ days_since('courses.last_session_on_local', 'as_of.as_of_date') }}
             as days_since_last_session
     from courses
     cross join as_of

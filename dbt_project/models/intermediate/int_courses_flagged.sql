@@ -1,7 +1,7 @@
 -- One row per treatment course (int_courses) with its sessions' side-effect flags and laser
 -- type: everything fct_courses publishes but the as-of date and the days since the last
--- session, which change for every course every night. Rebuilt per changed patient, so that
--- fct_courses, rebuilt whole every night, only adds those two columns. A course has an adverse
+-- session, which change for every course every night (fct_courses adds them and moves them to
+-- each new as-of date in place). Rebuilt per changed patient. A course has an adverse
 -- (pigmentary, serious) event when any of its sessions has one (int_sessions_ae_flagged); its
 -- laser type is the one laser type of all its sessions' devices, `mixed` when they differ,
 -- null when no device is known.

@@ -2,8 +2,8 @@
 -- session it is attributed to and that session's course. Unattributed events are kept (their
 -- session and course columns are null). Skin type: the course's; for an event without a
 -- course, the patient record's. Every column of fct_side_effects but the duration, which
--- grows every night while an event is unresolved: rebuilt per changed patient, so that
--- fct_side_effects, rebuilt whole, only adds it.
+-- grows every night while an event is unresolved (fct_side_effects adds it and moves it to
+-- each new as-of date in place). Rebuilt per changed patient.
 {{ config(
     materialized=changed_patients_materialization(),
     incremental_strategy='int_changed_patients'

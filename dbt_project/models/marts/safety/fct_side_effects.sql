@@ -1,12 +1,25 @@
 -- One row per non-voided side-effect event, classified (DOMAIN.md "Side effects"; see
 -- int_side_effects_coursed), with its duration: from onset to resolution or, while unresolved,
--- to the as-of date (int_as_of_date). The duration of an unresolved event changes every night,
--- so this model is rebuilt whole, and adds only it.
+-- to the as-of date (int_as_of_date). The duration of an unresolved event changes every night:
+-- rebuilt per changed patient, the other unresolved events' durations are moved to the new
+-- date in place (macros/as_of_date.sql).
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='int_changed_patients',
+    post_hook="{{ move_to_as_of_date(
+        {
+            'duration_days':
+                side_effect_duration_days('onset_on', 'resolved_on', 'as_of.as_of_date')
+        },
+        where='resolved_on is null'
+    ) }}"
+) }}
 with
 
 side_effects as (
 
     select * from {{ ref('int_side_effects_coursed') }}
+    where {{ changed_patients_only('patient_key', 'int_changed_patients') }}
 
 ),
 
