@@ -289,6 +289,54 @@ def test_the_as_of_date_moves_the_figures_of_patients_a_night_does_not_change(
     assert snapshot(data.warehouse, BUILT) == from_scratch(landing, tmp_path / "scratch")
 
 
+CONSULTATIONS = (
+    "consultation_id,clinic_id,patient_ref,consulted_at,primary_concern,decision,"
+    "planned_sessions,updated_at\n"
+)
+
+
+def test_a_corrected_consultation_or_patient_record_replaces_only_its_own_row(
+    first_night, tmp_path
+):
+    """Consultations and patient records are staged again per record a new file holds a version
+    of (macros/changed_patients.sql, new_versions_only): a correction replaces that record's
+    row and what follows from it, and every other record keeps its row."""
+    landing, data = first_night
+    landing.write(
+        "consultations/night2.csv",
+        CONSULTATIONS
+        + "Q1,C01,MRN-1,2026-02-01T10:00:00,melasma,proceed,2,2026-02-01T12:00:00\n"
+        + "Q2,C01,MRN-2,2026-02-02T10:00:00,pih,proceed,4,2026-02-02T12:00:00\n",
+    )
+    landing.write(
+        "patients/night2.csv",
+        "patient_ref,clinic_id,fitzpatrick,updated_at\n"
+        "MRN-1,C01,III,2026-01-01T12:00:00Z\nMRN-2,C01,IV,2026-01-01T12:00:00Z\n",
+    )
+    refresh(landing, data)
+    status = "select status from marts.fct_courses where first_session_at::date = '2026-03-02'"
+    assert rows(data, status) == [("completed",)]  # MRN-1's two planned sessions are done
+
+    # Night 3: Q1 is corrected to six planned sessions, and MRN-2's record to type V.
+    landing.write(
+        "consultations/night3.csv",
+        CONSULTATIONS + "Q1,C01,MRN-1,2026-02-01T10:00:00,melasma,proceed,6,2026-04-01T12:00:00\n",
+    )
+    landing.write(
+        "patients/night3.csv",
+        "patient_ref,clinic_id,fitzpatrick,updated_at\nMRN-2,C01,V,2026-04-01T12:00:00Z\n",
+    )
+    assert dbt_line(refresh(landing, data)).startswith(INCREMENTAL_BUILD)
+    planned = "select consultation_id, planned_sessions from staging.stg_lake__consultations"
+    assert rows(data, planned + " order by 1") == [("Q1", 6), ("Q2", 4)]
+    assert rows(data, "select fitzpatrick from staging.stg_lake__patients order by 1") == [
+        (3,),
+        (5,),
+    ]
+    assert rows(data, status) == [("in_progress",)]
+    assert snapshot(data.warehouse, BUILT) == from_scratch(landing, tmp_path / "scratch")
+
+
 def scopes_of_data_tests(data: DataDir) -> dict[str, str]:
     """Each data test of the last dbt build, by name: the changed set it read, or "every row"."""
     results = json.loads((data.state / "dbt" / "target" / "run_results.json").read_text())

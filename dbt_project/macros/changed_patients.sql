@@ -91,14 +91,45 @@
 {% macro patients_of_new_versions(feed, record_key) -%}
     select versions.patient_key
     from {{ source('lake', feed) }} as versions
-    where versions.{{ record_key }} in (
-        select changed.{{ record_key }}
-        from {{ source('lake', feed) }} as changed
-        inner join ({{ new_files_of_this_build() }}) as new_files
-            on
-                changed._file_sha256 = new_files.file_sha256
-                and new_files.feed = '{{ feed }}'
-    )
+    where versions.{{ record_key }} in ({{ records_of_new_versions(feed, record_key) }})
+{%- endmacro %}
+
+
+{#- The keys of the `feed` records (by `record_key`) that one of this build's new files holds a
+    version of. -#}
+{% macro records_of_new_versions(feed, record_key) -%}
+    select changed.{{ record_key }}
+    from {{ source('lake', feed) }} as changed
+    inner join ({{ new_files_of_this_build() }}) as new_files
+        on
+            changed._file_sha256 = new_files.file_sha256
+            and new_files.feed = '{{ feed }}'
+{%- endmacro %}
+
+
+{#- A staging model of a feed that is not one patient's course data (consultations, patient
+    records) is rebuilt per changed RECORD: on an incremental build it keeps every version of
+    the records a new file holds a version of, and dbt's delete+insert strategy replaces those
+    records' rows by the model's unique_key. A record never leaves the lake (a void is a
+    version), so its row is always replaced, never only deleted.
+
+        {{ config(
+            materialized=changed_patients_materialization(),
+            incremental_strategy='delete+insert',
+            unique_key='consultation_id'
+        ) }}
+        ...
+        where {{ new_versions_only('consultations', 'consultation_id') }}
+
+    A build from scratch, and Spark, read every record. -#}
+{% macro new_versions_only(feed, record_key) -%}
+    {#- ref() outside the if, so dbt records the dependency when it parses the model -#}
+    {%- set loaded_files = ref('stg_lake__loaded_files') -%}
+    {%- if is_incremental() -%}
+        {{ record_key }} in ({{ records_of_new_versions(feed, record_key) }})
+    {%- else -%}
+        true
+    {%- endif -%}
 {%- endmacro %}
 
 

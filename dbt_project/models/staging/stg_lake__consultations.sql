@@ -1,8 +1,16 @@
+-- The latest version of each consultation, rebuilt per consultation a new file holds a version
+-- of (macros/changed_patients.sql, new_versions_only).
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='consultation_id'
+) }}
 with
 
 source as (
 
     select * from {{ source('lake', 'consultations') }}
+    where {{ new_versions_only('consultations', 'consultation_id') }}
 
 ),
 

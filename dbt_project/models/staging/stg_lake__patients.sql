@@ -1,8 +1,17 @@
+-- The latest version of each patient record (patient_key is one clinic's record number),
+-- rebuilt per patient a new file holds a version of (macros/changed_patients.sql,
+-- new_versions_only).
+{{ config(
+    materialized=changed_patients_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='patient_key'
+) }}
 with
 
 source as (
 
     select * from {{ source('lake', 'patients') }}
+    where {{ new_versions_only('patients', 'patient_key') }}
 
 ),
 
