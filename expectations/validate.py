@@ -54,6 +54,7 @@ class SuiteValidator:
         self.chunk_rows = chunk_rows
         self.latest = latest or latest_plausible()  # the last plausible day of a record
         self.validated = 0  # batches validated
+        self.runs = 0  # GX validations run: a chunk of one or several batches each
         self.seconds = 0.0  # the ingest's time on the suites: handing batches, awaiting verdicts
         # Started now, so GX imports there while the ingest hashes and reads the first files.
         self._process = _suites_process()
@@ -94,6 +95,7 @@ class SuiteValidator:
             )
             for i, chunk in enumerate(chunks)
         ]
+        self.runs += len(chunks)
         self.seconds += time.monotonic() - started
 
         def verdicts() -> list[Verdict]:

@@ -480,6 +480,10 @@ def _type_together(read: list[_Prepared], calendar: ClinicCalendar) -> None:
             prepared.parsed = typed.parsed
 
 
+def _typed_rows(files: list[_Prepared]) -> int:
+    return sum(p.parsed.height for p in files if p.parsed is not None)
+
+
 @dataclass(frozen=True)
 class _Judged:
     """Files handed to the suites together: all of them, those typed, and the call that waits
@@ -510,13 +514,17 @@ class _Loader:
     judged: _Judged | None = None  # handed to the suites, not stored yet
 
     def add(self, prepared: _Prepared) -> None:
-        if self.pending and self.pending[0].landed.feed != prepared.landed.feed:
+        # A group stays within the suites' chunk (unless one file alone is larger): a group a
+        # file past it was validated in two half chunks, twice GX's fixed cost of a run.
+        if self.pending and (
+            self.pending[0].landed.feed != prepared.landed.feed
+            or _typed_rows([*self.pending, prepared]) > self.suites.chunk_rows
+        ):
             self.flush()
         self.pending.append(prepared)
-        rows = sum(p.parsed.height for p in self.pending if p.parsed is not None)
         if prepared.landed.feed == "clinics":
             self.finish()  # clinics set the calendar the next files are read with: stored now
-        elif rows >= self.suites.chunk_rows:
+        elif _typed_rows(self.pending) >= self.suites.chunk_rows:
             self.flush()
 
     def flush(self) -> None:

@@ -54,7 +54,7 @@ class Verdict:
 class Validator(Protocol):
     """Judges the typed batches of one feed, several files at a time."""
 
-    chunk_rows: int  # the ingest hands over files of a feed until they hold this many rows
+    chunk_rows: int  # the ingest hands over files of a feed together up to this many rows
 
     def submit(self, feed: Feed, batches: list[Batch]) -> Callable[[], list[Verdict]]:
         """Start judging `batches`; the call returned gives one verdict per batch, in order,

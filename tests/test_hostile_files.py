@@ -663,6 +663,21 @@ def test_files_judged_while_the_ones_before_are_stored_keep_their_own_verdicts(l
     assert_nothing_lost(warehouse)
 
 
+def test_a_feeds_small_files_go_to_the_suites_in_as_few_runs_as_their_rows_allow(landing, run):
+    """A night's files of one feed are judged together up to the suites' chunk of rows: six
+    files of three rows with chunks of ten take two GX runs of nine rows each, where a group
+    let grow a file past the chunk (twelve rows) was split into two half runs."""
+    for number in range(6):
+        rows = [session_row(f"S{number}-{record}") for record in range(3)]
+        landing.sessions(f"sessions/day{number}.csv", *rows)
+    suites = SuiteValidator(chunk_rows=10)
+    summary, warehouse = run(suites=suites)
+    assert suites.validated == 7  # and the landing fixture's clinics file
+    assert suites.runs == 1 + 2
+    assert warehouse.rows("select count(*) as sessions from raw.sessions") == [{"sessions": 18}]
+    assert_nothing_lost(warehouse)
+
+
 def test_a_failure_reading_ahead_reaches_the_refresh(landing, run, monkeypatch):
     for number in range(8):
         landing.sessions(f"sessions/day{number}.csv", session_row(f"S{number}"))

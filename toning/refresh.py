@@ -453,7 +453,10 @@ def _data_docs(data: DataDir, suites: SuiteValidator, progress: Progress) -> Dat
     """Great Expectations' Data Docs of this run's validations, when there were any."""
     if not suites.validated:
         return None
-    progress(f"expectations: {suites.validated} file(s) validated in {suites.seconds:.1f} s")
+    progress(
+        f"expectations: {suites.validated} file(s) validated in {suites.seconds:.1f} s"
+        f" ({suites.runs} run(s) of the suites)"
+    )
     started = time.monotonic()
     index = suites.build_docs(data.data_docs)
     progress(f"expectations: Data Docs in {index}")
