@@ -53,7 +53,14 @@ class _Session:
         """(rule number, positions of the rows that break it) for each rule `frame` breaks."""
         result = self._definition(feed_name).run(
             batch_parameters={"dataframe": _for_gx(frame)},
-            result_format={"result_format": "COMPLETE", "partial_unexpected_count": 20},
+            # The failing rows' positions are all the ingest needs. GX's "index query" is
+            # a text listing them again, built by filtering the whole chunk once more for
+            # each rule: a tenth of the suites' time on the 1m tier, for nothing.
+            result_format={
+                "result_format": "COMPLETE",
+                "partial_unexpected_count": 20,
+                "return_unexpected_index_query": False,
+            },
             run_id=self.gx.RunIdentifier(run_name=label, run_time=datetime.now(UTC)),
         )
         broken = []
