@@ -45,6 +45,12 @@ OPS_TABLES = {
         last_seen_run varchar, detail varchar, resolved_run varchar,
         acknowledged_at timestamp, acknowledged_by varchar, note varchar
     """,
+    # Each landing file's SHA-256 as last taken, with what the file system said of the file
+    # then: a file loaded before is read and hashed again only when that changed (ingest/run.py).
+    "landing_hashes": """
+        path varchar, sha256 varchar, size_bytes bigint, mtime_ns bigint, ctime_ns bigint,
+        inode ubigint, device ubigint, run_id varchar
+    """,
     "refresh_runs": """
         run_id varchar, started_at timestamp, finished_at timestamp, status varchar,
         full_rebuild boolean, files_new bigint, rows_loaded bigint, rows_quarantined bigint,
@@ -55,6 +61,8 @@ OPS_TABLES = {
         checks_peak_bytes bigint, publish_peak_bytes bigint
     """,
 }
+# The ingest's own bookkeeping, kept in the lake only (never published with the others).
+UNPUBLISHED_OPS_TABLES = ("landing_hashes",)
 IDENTITY_TABLE = """
     patient_key varchar, clinic_id varchar, patient_ref varchar, date_of_birth date,
     updated_at timestamp, _row_hash varchar
@@ -99,6 +107,38 @@ def create_lake(con: duckdb.DuckDBPyConnection) -> list[migrations.Migration]:
     for name, columns in OPS_TABLES.items():
         con.execute(f"create table if not exists ops.{name} ({columns})")
     return migrations.migrate(con, new_lake)
+
+
+def record_landing_hashes(
+    con: duckdb.DuckDBPyConnection, hashes: list[tuple[str, str, tuple[int, ...]]], run_id: str
+) -> None:
+    """Keep, per landing path, the SHA-256 taken this run with the file's (size, modification
+    time, change time, inode, device) then, replacing what was kept for the path."""
+    if not hashes:
+        return
+    fields = ("size_bytes", "mtime_ns", "ctime_ns", "inode", "device")
+    rows = pa.table(
+        {
+            "path": [path for path, _, _ in hashes],
+            "sha256": [sha256 for _, sha256, _ in hashes],
+            **{name: [stat[i] for _, _, stat in hashes] for i, name in enumerate(fields)},
+        }
+    )
+    con.register("hashed", rows)
+    try:
+        con.execute("begin transaction")
+        con.execute("delete from ops.landing_hashes where path in (select path from hashed)")
+        con.execute(
+            f"insert into ops.landing_hashes select path, sha256, {', '.join(fields)}, ?"
+            " from hashed",
+            [run_id],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("hashed")
 
 
 def create_identity_store(con: duckdb.DuckDBPyConnection) -> None:

@@ -123,6 +123,7 @@ def ingest_landing(
                         loader.add(prepared)
             loader.finish()
             results = loader.results
+        lake.record_landing_hashes(con, seen.hashed_now, run_id)
         lake.refresh_age_bands(con, paths.identity)
     return IngestSummary(results, unchanged, discovery.in_flight, ignored)
 
@@ -279,16 +280,31 @@ def _clear_work(work: Path) -> None:
 class _HashedAhead:
     """The SHA-256 of each file at a path loaded before, taken on a thread of its own ahead of
     the reading thread, a night's bottleneck (hashlib and file reads release the GIL). Most of
-    a night's landing zone was loaded before and is hashed again: 4.3 GB at 10m. A file
-    rewritten after its hash was taken is one rewritten after the run: the next run reads it."""
+    a night's landing zone was loaded before (4.3 GB at 10m, and growing every night): a file
+    is read again only when the file system says it may have changed since its hash was last
+    taken (`_file_state`), else that hash stands. A file rewritten after its hash was taken is
+    one rewritten after the run: the next run reads it."""
 
     def __init__(self, files: list[LandingFile], seen: _SeenFiles):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hash-ahead")
+        self._seen = seen
         self._hashes = {
-            landed.path: self._pool.submit(_sha256_or_none, landed.path)
+            landed.path: self._pool.submit(self._hash, landed)
             for landed in files
             if landed.relpath in seen.paths
         }
+
+    def _hash(self, landed: LandingFile) -> str | None:
+        before = _file_state(landed.path)
+        if before is None:
+            return None
+        known = self._seen.hashes.get(landed.relpath)
+        if known is not None and known[1] == before:
+            return known[0]
+        sha256 = _sha256_or_none(landed.path)
+        if sha256 is not None and _file_state(landed.path) == before:  # not changed meanwhile
+            self._seen.hashed_now.append((landed.relpath, sha256, before))
+        return sha256
 
     def __enter__(self) -> _HashedAhead:
         return self
@@ -321,6 +337,18 @@ def _received(
     if (landed.relpath, sha256) in seen.path_and_sha:  # changed back since it was hashed
         return _UNCHANGED
     return archived, sha256
+
+
+def _file_state(path: Path) -> tuple[int, ...] | None:
+    """What the file system says of a file that any write or rename changes: its size, its
+    modification time, its change time (set by every write, rename and `touch`, and which no
+    one can set back: an edit that restores the size and modification time still moves it),
+    its inode and device. None for a file that cannot be looked at."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev)
 
 
 def _sha256_or_none(path: Path) -> str | None:
@@ -358,12 +386,15 @@ def _record_ignored(
 
 @dataclass
 class _SeenFiles:
-    """What `ops.ingest_files` already knows: (path, sha256) pairs are done."""
+    """What `ops.ingest_files` already knows: (path, sha256) pairs are done; and what
+    `ops.landing_hashes` knows: per path, its last hash and the file's state then."""
 
     path_and_sha: set[tuple[str, str | None]]
     paths: set[str]  # paths of batches (a changed file under one of these is a new batch)
     # Per feed: the same bytes in another feed's folder are a misplaced file, not a re-delivery.
     first_path_of_content: dict[tuple[str, str], str]
+    hashes: dict[str, tuple[str, tuple[int, ...]]]
+    hashed_now: list[tuple[str, str, tuple[int, ...]]]  # (path, sha256, state) hashed this run
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> _SeenFiles:
@@ -374,10 +405,16 @@ class _SeenFiles:
         for path, sha256, status, feed in rows:
             if feed is not None and status != "duplicate_file":
                 first.setdefault((feed, sha256), path)
+        hashes = con.execute(
+            "select path, sha256, size_bytes, mtime_ns, ctime_ns, inode, device"
+            " from ops.landing_hashes"
+        ).fetchall()
         return cls(
             {(path, sha256) for path, sha256, *_ in rows},
             {path for path, _, _, feed in rows if feed is not None},
             first,
+            {path: (sha256, tuple(state)) for path, sha256, *state in hashes},
+            [],
         )
 
     def add(self, landed: LandingFile, sha256: str) -> None:

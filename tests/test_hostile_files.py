@@ -513,6 +513,37 @@ def test_an_in_place_edit_keeping_size_and_mtime_is_a_new_batch(landing, good, r
     assert_second_ingest_changes_nothing(run, warehouse)
 
 
+def test_a_file_loaded_before_is_hashed_again_only_when_the_file_system_says_it_changed(
+    landing, good, run
+):
+    """Each night hashed every file loaded before (4.3 GB at 10m). Now the next night hashes
+    it once more and keeps what the file system says of it; later nights trust that, until an
+    edit moves it, even one that restores the file's size and modification time."""
+    path = landing.sessions("sessions/export.csv", session_row("E1"))
+    before = path.stat()
+    _, warehouse = run("run-1")  # loaded: hashed as it was archived
+
+    def last_hashed() -> str | None:
+        query = "select run_id from ops.landing_hashes where path = 'sessions/export.csv'"
+        rows = warehouse.rows(query)
+        return rows[0]["run_id"] if rows else None
+
+    assert last_hashed() is None
+    run("run-2")
+    assert last_hashed() == "run-2"
+    summary, _ = run("run-3")
+    assert (summary.files, summary.unchanged) == ([], 3)  # with good.csv and the clinics file
+    assert last_hashed() == "run-2"  # trusted, not read
+
+    landing.sessions("sessions/export.csv", session_row("E2"))  # same length, other bytes
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    summary, warehouse = run("run-4")
+    assert [result.path for result in summary.files] == ["sessions/export.csv"]
+    assert {"session_id": "E2"} in warehouse.rows("select session_id from raw.sessions")
+    assert last_hashed() == "run-4"
+    assert_nothing_lost(warehouse)
+
+
 # 11. Control characters in file names ----------------------------------------------------
 
 

@@ -59,7 +59,7 @@ from toning.config import (
 from toning.dbt import DBT_PROJECT_DIR, DbtResult, NodeProgress, StartedDbt, run_dbt
 
 Progress = Callable[[str], None]
-PUBLISHED_OPS_TABLES = tuple(lake.OPS_TABLES)
+PUBLISHED_OPS_TABLES = tuple(t for t in lake.OPS_TABLES if t not in lake.UNPUBLISHED_OPS_TABLES)
 
 
 class RefreshError(Exception):
