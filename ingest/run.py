@@ -13,6 +13,7 @@ import contextlib
 import queue
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -277,6 +278,9 @@ def _clear_work(work: Path) -> None:
     work.mkdir(mode=0o700, parents=True)  # decompressed landing files: identifiers
 
 
+SETTLED_NS = 2_000_000_000  # a landing file unchanged this long has a state to trust
+
+
 class _HashedAhead:
     """The SHA-256 of each file at a path loaded before, taken on a thread of its own ahead of
     the reading thread, a night's bottleneck (hashlib and file reads release the GIL). Most of
@@ -295,6 +299,7 @@ class _HashedAhead:
         }
 
     def _hash(self, landed: LandingFile) -> str | None:
+        started_ns = time.time_ns()
         before = _file_state(landed.path)
         if before is None:
             return None
@@ -302,7 +307,11 @@ class _HashedAhead:
         if known is not None and known[1] == before:
             return known[0]
         sha256 = _sha256_or_none(landed.path)
-        if sha256 is not None and _file_state(landed.path) == before:  # not changed meanwhile
+        # File times tick coarsely (milliseconds, seconds on some file systems): an edit in
+        # the same tick as the last change would keep the state. A file changed just before
+        # its hash is not trusted yet; the next run hashes it again.
+        settled = before[2] < started_ns - SETTLED_NS
+        if sha256 is not None and settled and _file_state(landed.path) == before:
             self._seen.hashed_now.append((landed.relpath, sha256, before))
         return sha256
 
